@@ -1,0 +1,202 @@
+"""Keras 3 backend on TensorFlow: a `Sequential` of `Dense` layers, one step =
+`GradientTape` + `optimizer.apply`.
+
+Exactness set-up (shared/research/conventions.md §0, §5):
+* `KERAS_BACKEND=tensorflow` and `TF_ENABLE_ONEDNN_OPTS=0` before TensorFlow is imported, op
+  determinism on, one intra/inter-op thread where TF still allows setting it;
+* floatx and the global dtype policy set to the problem's dtype before any layer, loss or
+  optimizer exists (Keras caches the policy, `dtype_policies/dtype_policy.py`);
+* every hyperparameter passed as `np.float64`: on TensorFlow, Keras casts Python floats through
+  float32 (`backend/tensorflow/core.py::cast`), so momentum 0.9 would become 0.8999999761581421;
+* L2 through `kernel_regularizer`, but a float64-exact one: `keras.regularizers.L2` stores its
+  coefficient as a Python float and TF rounds it to float32 (`regularizers.py::L2`);
+* sigmoid/softmax on the Dense layers, so Keras' cross-entropy takes its logits path
+  (`backend/tensorflow/nn.py::_get_logits`), as scratchnet and torch do;
+* leaky ReLU as `where(z > 0, z, slope * z)`: Keras' built-in passes the slope as a float32 op
+  attribute (0.2 becomes 0.2 - 2.98e-9).
+Keras kernels are (in, out): the canonical layout, no transpose.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+
+from reference.protocol import MissingFramework, Params, Problem, StepRecord
+
+_CONFIGURED = False
+
+
+def import_keras():
+    """Import TensorFlow and Keras once, configured for exact, repeatable float64 runs."""
+    global _CONFIGURED
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as error:  # pragma: no cover - exercised where keras is absent
+        raise MissingFramework(
+            "the 'keras' backend needs TensorFlow and Keras 3: pip install "
+            "'scratchnet-parity[keras]' -c constraints.txt"
+        ) from error
+    if keras.backend.backend() != "tensorflow":
+        raise MissingFramework(
+            f"the 'keras' backend needs Keras on TensorFlow, but KERAS_BACKEND is {keras.backend.backend()!r}; "
+            "set KERAS_BACKEND=tensorflow before anything imports keras"
+        )
+    if not _CONFIGURED:
+        tf.config.experimental.enable_op_determinism()
+        for setter in (tf.config.threading.set_intra_op_parallelism_threads, tf.config.threading.set_inter_op_parallelism_threads):
+            try:
+                setter(1)
+            except RuntimeError:  # TF already initialised by other code: keep its setting
+                pass
+        _CONFIGURED = True
+    return keras, tf
+
+
+_OPTIMIZERS = {  # scratchnet name -> (Keras class, scratchnet option -> Keras keyword)
+    "sgd": ("SGD", {"lr": "learning_rate", "momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight_decay"}),
+    "adam": ("Adam", {"lr": "learning_rate", "beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon", "amsgrad": "amsgrad", "weight_decay": "weight_decay"}),
+    "adamw": ("AdamW", {"lr": "learning_rate", "beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon", "amsgrad": "amsgrad", "weight_decay": "weight_decay"}),
+    "rmsprop": ("RMSprop", {"lr": "learning_rate", "rho": "rho", "momentum": "momentum", "epsilon": "epsilon", "centered": "centered", "weight_decay": "weight_decay"}),
+    "adagrad": ("Adagrad", {"lr": "learning_rate", "initial_accumulator_value": "initial_accumulator_value", "epsilon": "epsilon", "weight_decay": "weight_decay"}),
+}
+# Keras optimizer attribute holding each slot list, by the slot names scratchnet's keras convention uses.
+_SLOTS = {
+    "SGD": {"momentum": "momentums"},
+    "Adam": {"momentum": "_momentums", "velocity": "_velocities", "velocity_hat": "_velocity_hats"},
+    "AdamW": {"momentum": "_momentums", "velocity": "_velocities", "velocity_hat": "_velocity_hats"},
+    "RMSprop": {"velocity": "_velocities", "momentum": "_momentums", "average_gradient": "_average_gradients"},
+    "Adagrad": {"accumulator": "_accumulators"},
+}
+
+
+def _keras_activation(spec, keras):
+    import scratchnet as sn
+
+    activation = sn.activations.get(spec)
+    ops = keras.ops
+    if activation.name == "leaky_relu":
+        slope = np.float64(activation.negative_slope)
+        return lambda z: ops.where(z > 0, z, z * slope)
+    if activation.name == "elu":
+        alpha = np.float64(activation.alpha)
+        return lambda z: keras.activations.elu(z, alpha=alpha)
+    return activation.name
+
+
+def _exact_l2(keras, coefficient: float):
+    class ExactL2(keras.regularizers.Regularizer):
+        """l2 * sum(W**2) with the coefficient kept in float64."""
+
+        def __init__(self, l2):
+            self.l2 = np.float64(l2)
+
+        def __call__(self, x):
+            return keras.ops.multiply(keras.ops.sum(keras.ops.square(x)), keras.ops.cast(self.l2, x.dtype))
+
+        def get_config(self):
+            return {"l2": float(self.l2)}
+
+    return ExactL2(coefficient)
+
+
+class KerasBackend:
+    name = "keras"
+    convention = "keras"
+
+    def __init__(self, problem: Problem):
+        keras, tf = self.keras, self.tf = import_keras()
+        spec = self.spec = problem.network
+        keras.config.set_floatx(spec["dtype"])
+        keras.config.set_dtype_policy(spec["dtype"])
+        self.dtype = np.dtype(spec["dtype"])
+        layers = [keras.Input((spec["sizes"][0],), dtype=spec["dtype"])]
+        for index, (units, activation) in enumerate(zip(spec["sizes"][1:], spec["activations"])):
+            layers.append(keras.layers.Dense(
+                units, activation=_keras_activation(activation, keras), use_bias=spec["bias"],
+                kernel_regularizer=_exact_l2(keras, spec["l2"]) if spec["l2"] else None,
+                dtype=spec["dtype"], name=f"dense_{index}",
+            ))
+        self.model = keras.Sequential(layers)
+        self.names = [f"dense_{i}.{'W' if v.name == 'kernel' else 'b'}"
+                      for i, layer in enumerate(self.model.layers) for v in layer.trainable_variables]
+        self.set_params(problem.initial_params)
+        self.optimizer = self._build_optimizer(problem.optimizer)
+
+    def _build_optimizer(self, optimizer_spec):
+        import scratchnet as sn
+
+        class_name, mapping = _OPTIMIZERS[optimizer_spec.name]
+        if "dampening" in optimizer_spec.options:
+            raise ValueError("Keras SGD has no dampening; remove it or leave 'keras' out of the backends")
+        # Every option explicitly, Keras' defaults filled in by scratchnet's keras convention, so
+        # that none is left to a Python-float default that TF would round to float32.
+        resolved = sn.optim.get(optimizer_spec.name, convention="keras", **optimizer_spec.options).options
+        kwargs = {}
+        for key, value in resolved.items():
+            if isinstance(value, bool):
+                kwargs[mapping[key]] = value
+            elif key != "weight_decay" or value:
+                kwargs[mapping[key]] = np.float64(value)
+        optimizer = getattr(self.keras.optimizers, class_name)(**kwargs)
+        optimizer.build(self.model.trainable_variables)
+        return optimizer
+
+    def _loss(self, X, y):
+        ops, spec = self.keras.ops, self.spec
+        output = self.model(X, training=True)
+        name = spec["loss"]
+        if name == "squared_error":
+            total = ops.sum(ops.square(output - y))
+        elif name == "binary_cross_entropy":
+            total = ops.sum(ops.binary_crossentropy(y, output))
+        else:
+            total = ops.sum(ops.categorical_crossentropy(y, output))
+        denominator = {"mean": int(np.prod(y.shape)), "batch_mean": int(y.shape[0]), "sum": 1}[spec["reduction"]]
+        factor = np.float64(spec["scale"]) / np.float64(denominator)
+        loss = total * ops.cast(factor, total.dtype) if factor != 1 else total
+        if self.model.losses:
+            loss = loss + ops.sum(ops.stack(self.model.losses))
+        return loss
+
+    def _loss_and_grad_tensors(self, X, y):
+        tf = self.tf
+        X = tf.constant(np.ascontiguousarray(X, dtype=self.dtype))
+        y = tf.constant(np.ascontiguousarray(y, dtype=self.dtype))
+        with tf.GradientTape() as tape:
+            loss = self._loss(X, y)
+        return loss, tape.gradient(loss, self.model.trainable_variables)
+
+    def _canonical(self, tensors) -> Params:
+        return {name: np.array(tensor, dtype=self.dtype, copy=True) for name, tensor in zip(self.names, tensors)}
+
+    def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
+        loss, grads = self._loss_and_grad_tensors(X, y)
+        record_grads = self._canonical(grads)
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        state = {}
+        for slot, attribute in _SLOTS[type(self.optimizer).__name__].items():
+            for name, variable in zip(self.names, getattr(self.optimizer, attribute, None) or []):
+                state[f"{name}/{slot}"] = np.array(variable, dtype=self.dtype, copy=True)
+        return StepRecord(int(self.optimizer.iterations.numpy()), float(loss), record_grads, self.get_params(), state)
+
+    def get_params(self) -> Params:
+        return self._canonical(self.model.trainable_variables)
+
+    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        for name, variable in zip(self.names, self.model.trainable_variables):
+            variable.assign(np.ascontiguousarray(params[name], dtype=self.dtype))
+
+    def loss_and_grads(self, params, X, y):
+        saved = self.get_params()
+        try:
+            self.set_params(params)
+            loss, grads = self._loss_and_grad_tensors(X, y)
+            return float(loss), self._canonical(grads)
+        finally:
+            self.set_params(saved)

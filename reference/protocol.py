@@ -1,0 +1,74 @@
+"""The one protocol every backend implements, and the records it produces.
+
+A backend is built from a `Problem` (network spec, initial canonical parameters, optimizer and
+dtype), then driven one step at a time by the runner. Conversions between the framework's
+layout and the canonical one (`{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,)}`)
+happen inside the backend, nowhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+Params = dict[str, np.ndarray]
+
+
+class MissingFramework(ImportError):
+    """An optional framework is not installed; the message names the extra to install."""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer by scratchnet name with the options the scenario sets explicitly.
+
+    Options left out take each framework's own default (as writing the same code in each
+    framework would); `scratchnet.optim` knows both frameworks' defaults."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything a backend needs to build its model and optimizer."""
+
+    network: Mapping[str, Any]  # scratchnet.MLP.spec(): sizes, activations, loss, reduction, scale, l2, bias, dtype
+    initial_params: Mapping[str, np.ndarray]
+    optimizer: OptimizerSpec
+
+    @property
+    def dtype(self) -> str:
+        return str(self.network["dtype"])
+
+
+@dataclass
+class StepRecord:
+    """One backend, one step: loss and gradients at the weights before the update, parameters
+    after it, and optimizer state (canonical names, e.g. "dense_0.W/m") where exposed."""
+
+    step: int
+    loss: float
+    grads: Params
+    params: Params
+    state: Params = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    #: optimizer formula family this backend follows ("torch" or "keras")
+    convention: str
+
+    def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
+        """One optimizer step on the batch (X (batch, in), y (batch, out))."""
+
+    def get_params(self) -> Params:
+        """Current parameters, canonical layout, copies."""
+
+    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        """Overwrite the parameters (canonical layout); optimizer state is kept."""
+
+    def loss_and_grads(self, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+        """Loss and gradients at `params` without changing the model or optimizer."""

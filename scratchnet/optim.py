@@ -1,0 +1,284 @@
+"""Optimizers with framework conventions implemented exactly.
+
+Every optimizer updates canonical parameters in place: ``optimizer.step(params, grads)``, with
+``params`` and ``grads`` dicts of the same names and shapes. Where PyTorch 2.13 and Keras 3.15
+use different formulas, ``convention="torch" | "keras"`` selects one, operation for operation:
+
+* torch: the single-tensor CPU path of ``torch/optim/{sgd,adam,rmsprop,adagrad}.py``
+  (``_single_tensor_sgd``, ``_single_tensor_adam``, ...). Weight decay is coupled
+  (``g += weight_decay * w``) except in AdamW (``w *= 1 - lr * weight_decay``).
+* keras: ``keras/src/optimizers/{sgd,adam,rmsprop,adagrad}.py::update_step`` preceded by
+  ``base_optimizer.py::_apply_weight_decay`` (decoupled: ``w -= w * weight_decay * lr``).
+
+The differences that remain with equal hyperparameters (shared/research/conventions.md §2):
+Keras SGD keeps ``v = mu v - lr g`` (equal to torch's ``-lr * b`` for a constant lr), Adam's
+Keras epsilon is "epsilon hat" (torch eps * sqrt(1 - beta2^t)), RMSprop and Adagrad put
+Keras' epsilon inside the square root, Keras' Adagrad accumulator starts at 0.1.
+
+State is inspectable: ``optimizer.state[param_name][slot]`` (arrays) and ``optimizer.iterations``;
+slots carry the framework's own names (torch: ``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``,
+``square_avg``, ``grad_avg``, ``sum``; keras: ``momentum``, ``velocity``, ``velocity_hat``,
+``average_gradient``, ``accumulator``) so state can be diffed against the framework's.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from scratchnet._checks import positive_number, unknown_name
+
+CONVENTIONS = ("torch", "keras")
+
+
+class Optimizer:
+    """Base class: subclasses implement `_update(name, w, g, state)` for one tensor."""
+
+    name = ""
+    #: defaults per convention; None means "required"
+    defaults: dict[str, dict[str, float | bool]] = {}
+
+    def __init__(self, convention: str = "torch", **options):
+        if convention not in CONVENTIONS:
+            raise unknown_name("optimizer convention", convention, CONVENTIONS)
+        self.convention = convention
+        chosen = dict(self.defaults[convention])
+        unknown = [key for key in options if key not in chosen]
+        if unknown:
+            raise unknown_name(f"{self.name} option", unknown[0], chosen)
+        chosen.update({key: value for key, value in options.items() if value is not None})
+        for key, default in self.defaults[convention].items():
+            value = chosen[key]
+            if isinstance(default, bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{self.name} option {key} must be True or False, got {value!r}")
+                chosen[key] = bool(value)
+            else:
+                chosen[key] = positive_number(f"{self.name} option {key}", value, allow_zero=key != "lr")
+        self.options: dict[str, float | bool] = chosen
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.iterations = 0
+        self._validate()
+
+    def _validate(self) -> None:
+        """Subclass hook for option combinations a framework refuses."""
+
+    @property
+    def lr(self) -> float:
+        return float(self.options["lr"])
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update every parameter in place from its gradient (gradients are not modified)."""
+        self.iterations += 1
+        for name, w in params.items():
+            if name not in grads:
+                raise ValueError(f"no gradient for parameter {name!r}")
+            g = grads[name]
+            if g.shape != w.shape:
+                raise ValueError(f"gradient for {name!r} has shape {g.shape}, parameter has {w.shape}")
+            state = self.state.setdefault(name, {})
+            if self.convention == "keras" and self.options.get("weight_decay"):
+                # keras/src/optimizers/base_optimizer.py::_apply_weight_decay
+                w -= w * self.options["weight_decay"] * self.options["lr"]
+            self._update(name, w, g, state)
+
+    def _update(self, name: str, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({options}, convention={self.convention!r})"
+
+
+class SGD(Optimizer):
+    """SGD with momentum. torch: b = g (first step) else mu b + (1 - dampening) g;
+    w -= lr * (g + mu b if nesterov else b). keras: v = mu v - lr g; w += v
+    (nesterov: w += mu v - lr g). Keras has no dampening."""
+
+    name = "sgd"
+    defaults = {
+        "torch": {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+        "keras": {"lr": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    }
+
+    def _validate(self):
+        if self.options["nesterov"] and (self.options["momentum"] == 0 or self.options.get("dampening", 0)):
+            raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def _update(self, name, w, g, state):
+        lr, mu = self.options["lr"], self.options["momentum"]
+        if self.convention == "keras":
+            if mu == 0:
+                w -= g * lr
+                return
+            v = state.setdefault("momentum", np.zeros_like(w))
+            np.subtract(v * mu, g * lr, out=v)
+            w += (v * mu - g * lr) if self.options["nesterov"] else v
+            return
+        if self.options["weight_decay"]:
+            g = g + self.options["weight_decay"] * w
+        if mu:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = g.copy()
+            else:
+                buffer = state["momentum_buffer"]
+                buffer *= mu
+                buffer += (1.0 - self.options["dampening"]) * g
+            buffer = state["momentum_buffer"]
+            g = g + mu * buffer if self.options["nesterov"] else buffer
+        w += -lr * g
+
+
+class Adam(Optimizer):
+    """Adam. torch: m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g^2;
+    w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps); weight_decay is L2 (coupled).
+    keras: alpha = lr sqrt(1-b2^t)/(1-b1^t); m += (g-m)(1-b1); v += (g^2-v)(1-b2);
+    w -= m alpha / (sqrt(v) + eps_hat); weight_decay is decoupled."""
+
+    name = "adam"
+    decoupled = False
+    defaults = {
+        "torch": {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "weight_decay": 0.0, "amsgrad": False},
+        "keras": {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.0, "amsgrad": False},
+    }
+
+    def _validate(self):
+        for beta in ("beta_1", "beta_2"):
+            if not self.options[beta] < 1:
+                raise ValueError(f"{self.name} option {beta} must be in [0, 1), got {self.options[beta]!r}")
+
+    def _update(self, name, w, g, state):
+        o = self.options
+        lr, b1, b2, eps, t = o["lr"], o["beta_1"], o["beta_2"], o["epsilon"], self.iterations
+        if self.convention == "keras":
+            m = state.setdefault("momentum", np.zeros_like(w))
+            v = state.setdefault("velocity", np.zeros_like(w))
+            alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+            m += (g - m) * (1 - b1)
+            v += (np.square(g) - v) * (1 - b2)
+            if o["amsgrad"]:
+                v_hat = state.setdefault("velocity_hat", np.zeros_like(w))
+                np.maximum(v_hat, v, out=v_hat)
+                v = v_hat
+            w -= (m * alpha) / (np.sqrt(v) + eps)
+            return
+        m = state.setdefault("exp_avg", np.zeros_like(w))
+        v = state.setdefault("exp_avg_sq", np.zeros_like(w))
+        if o["weight_decay"]:
+            if self.decoupled:
+                w *= 1 - lr * o["weight_decay"]
+            else:
+                g = g + o["weight_decay"] * w
+        weight = 1 - b1  # torch lerp: self + w (end - self) for w < 0.5, else end - (end - self)(1 - w)
+        if weight < 0.5:
+            m += weight * (g - m)
+        else:
+            m[...] = g - (g - m) * (1 - weight)
+        v *= b2
+        v += (1 - b2) * g * g
+        if o["amsgrad"]:
+            v_max = state.setdefault("max_exp_avg_sq", np.zeros_like(w))
+            np.maximum(v_max, v, out=v_max)
+            v = v_max
+        step_size = lr / (1 - b1**t)
+        denom = np.sqrt(v) / (1 - b2**t) ** 0.5 + eps
+        w += -step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (torch default 1e-2, keras 0.004)."""
+
+    name = "adamw"
+    decoupled = True
+    defaults = {
+        "torch": {**Adam.defaults["torch"], "weight_decay": 1e-2},
+        "keras": {**Adam.defaults["keras"], "weight_decay": 0.004},
+    }
+
+
+class RMSprop(Optimizer):
+    """RMSprop. torch: s = a s + (1-a) g^2; w -= lr g / (sqrt(s) + eps) (eps outside the root).
+    keras: v = rho v + (1-rho) g^2; w -= lr g / sqrt(v + eps) (eps inside). `rho` is torch's
+    `alpha`; both support momentum and centered."""
+
+    name = "rmsprop"
+    defaults = {
+        "torch": {"lr": 1e-2, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
+        "keras": {"lr": 1e-3, "rho": 0.9, "epsilon": 1e-7, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
+    }
+
+    def _update(self, name, w, g, state):
+        o = self.options
+        lr, rho, eps, mu = o["lr"], o["rho"], o["epsilon"], o["momentum"]
+        if self.convention == "keras":
+            s = state.setdefault("velocity", np.zeros_like(w))
+            s[...] = rho * s + (1 - rho) * np.square(g)
+            if o["centered"]:
+                avg = state.setdefault("average_gradient", np.zeros_like(w))
+                avg[...] = rho * avg + (1 - rho) * g
+                denominator = s - np.square(avg) + eps
+            else:
+                denominator = s + eps
+            increment = (lr * g) / np.sqrt(denominator)
+            if mu > 0:
+                buffer = state.setdefault("momentum", np.zeros_like(w))
+                buffer[...] = mu * buffer + increment
+                w -= buffer
+            else:
+                w -= increment
+            return
+        s = state.setdefault("square_avg", np.zeros_like(w))
+        if o["weight_decay"]:
+            g = g + o["weight_decay"] * w
+        s *= rho
+        s += (1 - rho) * g * g
+        if o["centered"]:
+            avg = state.setdefault("grad_avg", np.zeros_like(w))
+            avg += (1 - rho) * (g - avg)
+            denom = np.sqrt(s - avg * avg) + eps
+        else:
+            denom = np.sqrt(s) + eps
+        if mu > 0:
+            buffer = state.setdefault("momentum_buffer", np.zeros_like(w))
+            buffer *= mu
+            buffer += g / denom
+            w += -lr * buffer
+        else:
+            w += -lr * (g / denom)
+
+
+class Adagrad(Optimizer):
+    """Adagrad. torch: S += g^2; w -= lr g / (sqrt(S) + eps), S starts at 0, eps 1e-10.
+    keras: S += g^2; w -= lr g / sqrt(S + eps), S starts at 0.1, eps 1e-7."""
+
+    name = "adagrad"
+    defaults = {
+        "torch": {"lr": 1e-2, "initial_accumulator_value": 0.0, "epsilon": 1e-10, "weight_decay": 0.0},
+        "keras": {"lr": 1e-3, "initial_accumulator_value": 0.1, "epsilon": 1e-7, "weight_decay": 0.0},
+    }
+
+    def _update(self, name, w, g, state):
+        o = self.options
+        slot = "accumulator" if self.convention == "keras" else "sum"
+        if slot not in state:
+            state[slot] = np.full_like(w, o["initial_accumulator_value"])
+        accumulator = state[slot]
+        if self.convention == "keras":
+            accumulator += np.square(g)
+            w -= (o["lr"] * g) / np.sqrt(accumulator + o["epsilon"])
+            return
+        if o["weight_decay"]:
+            g = g + o["weight_decay"] * w
+        accumulator += g * g
+        w += -o["lr"] * (g / (np.sqrt(accumulator) + o["epsilon"]))
+
+
+_REGISTRY: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+NAMES = tuple(_REGISTRY)
+
+
+def get(name: str, convention: str = "torch", **options) -> Optimizer:
+    """Build an optimizer by name: ``get("adam", convention="keras", lr=1e-3)``."""
+    if name not in _REGISTRY:
+        raise unknown_name("optimizer", name, NAMES)
+    return _REGISTRY[name](convention=convention, **options)
