@@ -1,0 +1,137 @@
+"""The result of a lockstep run: tidy diffs, losses, the verdict and the first divergence."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from comparisons.spec import Scenario
+from comparisons.tolerances import Tolerance
+
+
+@dataclass
+class Divergence:
+    """The first (step order) diff beyond tolerance that no known convention explains."""
+
+    step: int
+    backend: str
+    reference: str
+    quantity: str
+    param: str
+    index: tuple[int, ...]
+    values: tuple[float, float]  # (checked backend, reference)
+    error: float
+    relative_error: float
+    allowed: float
+    tolerance: Tolerance
+    checked_tensor: np.ndarray | None = field(default=None, repr=False)
+    reference_tensor: np.ndarray | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        where = "loss" if self.quantity == "loss" else f"{self.quantity} {self.param}{list(self.index)}"
+        return (
+            f"step {self.step}, {self.backend} vs {self.reference}, {where}: {self.values[0]!r} vs "
+            f"{self.values[1]!r}, error {self.error:.3e} (relative {self.relative_error:.3e}) > allowed "
+            f"{self.allowed:.3e} ({self.tolerance})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "backend": self.backend, "reference": self.reference, "quantity": self.quantity,
+            "param": self.param, "index": list(self.index), "value": self.values[0], "reference_value": self.values[1],
+            "error": self.error, "relative_error": self.relative_error, "allowed": self.allowed,
+            "rtol": self.tolerance.rtol, "atol": self.tolerance.atol,
+        }
+
+
+@dataclass
+class BackendFailure:
+    """A backend that could not be built or raised mid-run; the others kept running."""
+
+    backend: str
+    step: int | None  # None: failed while being built
+    error: str
+    traceback: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "step": self.step, "error": self.error, "traceback": self.traceback}
+
+
+@dataclass
+class Comparison:
+    """Everything a lockstep run produced. `diffs` and `losses` are pandas DataFrames."""
+
+    scenario: Scenario
+    tolerance: Tolerance
+    diffs: pd.DataFrame
+    losses: pd.DataFrame
+    first_divergence: Divergence | None
+    failures: dict[str, BackendFailure]
+    nonfinite: dict[str, int]  # backend -> first step with a NaN/Inf loss, gradient or weight
+    conventions: list[dict[str, str]]
+    environment: dict[str, Any]
+    steps_completed: int
+    interrupted: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True when every exact pairing stayed within tolerance at every step, every requested
+        backend ran to the end, and the run was not interrupted."""
+        return self.first_divergence is None and not self.failures and not self.interrupted and (
+            self.steps_completed == self.scenario.steps)
+
+    @property
+    def mode(self) -> str:
+        return self.scenario.mode
+
+    def worst(self) -> pd.DataFrame:
+        """Worst max_rel per (backend, reference, quantity, expected) over steps and params."""
+        if self.diffs.empty:
+            return self.diffs
+        frame = self.diffs[self.diffs.quantity != "state"]
+        return (frame.groupby(["backend", "reference", "quantity", "expected"], sort=False)
+                .agg(max_abs=("max_abs", "max"), max_rel=("max_rel", "max"), min_cosine=("cosine", "min"),
+                     failed_rows=("passed", lambda s: int((~s).sum())))
+                .reset_index())
+
+    def verdict(self) -> str:
+        if self.passed:
+            return f"PASS: parity holds within {self.tolerance} over {self.steps_completed} steps ({self.mode})"
+        reasons = []
+        if self.first_divergence is not None:
+            reasons.append(f"first divergence at {self.first_divergence}")
+        for failure in self.failures.values():
+            when = "while building" if failure.step is None else f"at step {failure.step}"
+            reasons.append(f"{failure.backend} failed {when}: {failure.error}")
+        if self.interrupted:
+            reasons.append(f"interrupted after {self.steps_completed} of {self.scenario.steps} steps")
+        return "FAIL: " + "; ".join(reasons)
+
+    def summary(self) -> dict[str, Any]:
+        """Machine-readable verdict."""
+        return {
+            "scenario": self.scenario.name,
+            "passed": self.passed,
+            "verdict": self.verdict(),
+            "mode": self.mode,
+            "dtype": self.scenario.dtype,
+            "seed": self.scenario.run["seed"],
+            "steps": self.scenario.steps,
+            "steps_completed": self.steps_completed,
+            "interrupted": self.interrupted,
+            "reference": self.scenario.reference,
+            "backends": self.scenario.backends,
+            "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol,
+                          "override_reason": self.scenario.tolerances.reason},
+            "first_divergence": None if self.first_divergence is None else self.first_divergence.to_dict(),
+            "failures": {name: failure.to_dict() for name, failure in self.failures.items()},
+            "nonfinite": dict(self.nonfinite),
+            "worst": self.worst().to_dict(orient="records"),
+            "conventions": self.conventions,
+            "environment": self.environment,
+            "seconds": self.seconds,
+            "scenario_spec": self.scenario.to_dict(),
+        }
