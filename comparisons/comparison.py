@@ -106,6 +106,8 @@ class Comparison:
         for failure in self.failures.values():
             when = "while building" if failure.step is None else f"at step {failure.step}"
             reasons.append(f"{failure.backend} failed {when}: {failure.error}")
+        for backend, step in self.nonfinite.items():
+            reasons.append(f"{backend} produced NaN/Inf at step {step} (learning rate too large?)")
         if self.interrupted:
             reasons.append(f"interrupted after {self.steps_completed} of {self.scenario.steps} steps")
         return "FAIL: " + "; ".join(reasons)

@@ -60,13 +60,15 @@ def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance) ->
     floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
     max_rel = max_abs / max(scale, floor, np.finfo(np.float64).tiny)
     finite = np.isfinite(a) & np.isfinite(b)
-    norm_a, norm_b = np.linalg.norm(a[finite]), np.linalg.norm(b[finite])
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm_a, norm_b = np.linalg.norm(a[finite]), np.linalg.norm(b[finite])
     if norm_a == 0 and norm_b == 0:
         cosine = 1.0
     elif norm_a == 0 or norm_b == 0:
         cosine = 0.0
     else:
-        cosine = float(np.dot(a[finite], b[finite]) / (norm_a * norm_b))
+        with np.errstate(over="ignore", invalid="ignore"):
+            cosine = float(np.dot(a[finite] / norm_a, b[finite] / norm_b))
     allowed = tolerance.allowed(scale)
     return TensorDiff(max_abs, max_rel, cosine, scale, index, float(a[index]), float(b[index]), allowed, max_abs <= allowed)
 
