@@ -87,6 +87,11 @@ class Comparison:
     def mode(self) -> str:
         return self.scenario.mode
 
+    def __repr__(self) -> str:
+        return (f"Comparison(scenario={self.scenario.name!r}, mode={self.mode!r}, passed={self.passed}, "
+                f"steps={self.steps_completed}/{self.scenario.steps}, rows={len(self.diffs)}, "
+                f"failures={sorted(self.failures)})")
+
     def worst(self) -> pd.DataFrame:
         """Worst max_rel per (backend, reference, quantity, expected) over steps and params."""
         if self.diffs.empty:

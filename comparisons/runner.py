@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -42,14 +42,20 @@ from reference.protocol import OptimizerSpec, Problem, StepRecord
 _CONVENTION_OF = {"torch": "torch", "keras": "keras"}
 
 
-def run(scenario: Scenario | str, tolerance: Tolerance | None = None, **overrides: Any) -> Comparison:
+def run(
+    scenario: Scenario | str,
+    tolerance: Tolerance | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **overrides: Any,
+) -> Comparison:
     """Run a scenario (object, catalog name or path to a .toml spec) on its backends in lockstep.
 
     Overrides: backends, steps, mode, dtype, reference, seed, batch_size, shuffle.
-    `tolerance` replaces the scenario's tolerance for this run.
+    `tolerance` replaces the scenario's tolerance for this run; `progress(done, total)` is
+    called after every step.
     """
     scenario = resolve(scenario).with_overrides(**overrides)
-    return _Run(scenario, tolerance or scenario.tolerance()).execute()
+    return _Run(scenario, tolerance or scenario.tolerance(), progress).execute()
 
 
 def resolve(scenario: Scenario | str) -> Scenario:
@@ -63,7 +69,8 @@ def resolve(scenario: Scenario | str) -> Scenario:
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, tolerance: Tolerance):
+    def __init__(self, scenario: Scenario, tolerance: Tolerance, progress=None):
+        self.progress = progress
         self.scenario = scenario
         self.tolerance = tolerance
         self.table = DiffTable()
@@ -171,6 +178,8 @@ class _Run:
                         del backends[name]
                 self._diff(step, records, pairs)
                 steps_completed = step + 1
+                if self.progress is not None:
+                    self.progress(steps_completed, scenario.steps)
         except KeyboardInterrupt:
             interrupted = True
         for name, values in self.losses.items():

@@ -1,0 +1,179 @@
+"""The `parity` command line (also `python -m comparisons`).
+
+Exit codes: 0 parity holds, 1 divergence beyond tolerance (or a backend failed), 2 bad usage or
+a bad spec (the message names the field).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = {
+    "list": "examples:\n  parity list",
+    "run": ("examples:\n  parity run xor-sigmoid-sgd\n  parity run digits-ng-l2 --backends scratchnet,torch --mode anchored\n"
+            "  parity run my_spec.toml --steps 50 --dtype float32 --out reports/mine --format html,json"),
+    "report": "examples:\n  parity report reports/xor-sigmoid-sgd",
+    "conventions": "examples:\n  parity conventions",
+    "doctor": ("examples:\n  parity doctor my_net.py:loss_and_grads --spec doctor.toml\n"
+               "  parity doctor my_net.py:train_step --spec doctor.toml --step --lr 0.1"),
+}
+FORMATS = ("html", "md", "csv", "json", "parquet")
+
+
+class UsageError(Exception):
+    """Bad command-line usage; exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parity",
+        description="Run a from-scratch NumPy network side by side with PyTorch, Keras and scipy on identical "
+                    "weights, diff every step, and diagnose broken backprop.",
+        epilog="exit codes: 0 parity holds, 1 divergence beyond tolerance, 2 bad usage or spec",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    add("list", "list the catalog scenarios with a one-line description each")
+    run = add("run", "run a comparison, write its report and print the verdict")
+    run.add_argument("scenario", help="catalog name (see `parity list`) or path to a .toml spec")
+    run.add_argument("--backends", help="comma-separated backends, e.g. scratchnet,torch,keras")
+    run.add_argument("--reference", help="backend the others are diffed against (default: the spec's)")
+    run.add_argument("--steps", type=int, help="number of training steps")
+    run.add_argument("--mode", choices=["free", "anchored"], help="free-running or anchored (teacher-forced)")
+    run.add_argument("--dtype", choices=["float32", "float64"])
+    run.add_argument("--seed", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--out", type=Path, help="report folder (default: reports/<scenario>)")
+    run.add_argument("--format", default=",".join(FORMATS), help=f"comma-separated subset of {','.join(FORMATS)}")
+    report = add("report", "re-render a report from its saved records without re-running")
+    report.add_argument("directory", type=Path)
+    add("conventions", "list the known PyTorch/Keras convention differences with formulas and sources")
+    doctor = add("doctor", "diagnose a hand-written backprop: which gradient is wrong and how")
+    doctor.add_argument("target", help="path/to/file.py:function")
+    doctor.add_argument("--spec", required=True, type=Path, help="TOML with the NetSpec, mapping and data")
+    doctor.add_argument("--step", action="store_true", help="the function is an update step (params, X, y) -> new params")
+    doctor.add_argument("--lr", type=float, help="learning rate used by the update step (with --step)")
+    return parser
+
+
+def _progress():
+    """A progress callback: a bar on a terminal, plain lines otherwise."""
+    if sys.stderr.isatty():
+        try:
+            from rich.progress import Progress
+        except ImportError:
+            Progress = None
+        if Progress is not None:
+            bar = Progress(transient=True)
+            state = {}
+
+            def update(done: int, total: int) -> None:
+                if "task" not in state:
+                    bar.start()
+                    state["task"] = bar.add_task("steps", total=total)
+                bar.update(state["task"], completed=done)
+                if done == total:
+                    bar.stop()
+
+            return update
+
+    def lines(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"step {done}/{total}", file=sys.stderr, flush=True)
+
+    return lines
+
+
+def _cmd_list(args) -> int:
+    from comparisons import catalog
+
+    descriptions = catalog.describe()
+    width = max(map(len, descriptions))
+    for name, description in descriptions.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    import comparisons
+    from comparisons.report import write_report
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"--format: unknown format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
+    overrides = {"backends": backends, "steps": args.steps, "mode": args.mode, "dtype": args.dtype,
+                 "seed": args.seed, "batch_size": args.batch_size, "reference": args.reference}
+    scenario = comparisons.runner.resolve(args.scenario).with_overrides(**overrides)
+    if backends and args.reference is None and scenario.reference not in backends:
+        scenario = scenario.with_overrides(reference=backends[0] if "torch" not in backends else "torch")
+    comparison = comparisons.run(scenario, progress=_progress())
+    out = args.out or Path("reports") / scenario.name
+    written = write_report(comparison, out, formats=formats)
+    _print_verdict(comparison)
+    print(f"report: {written.get('html', out)}")
+    return 0 if comparison.passed else 1
+
+
+def _print_verdict(comparison) -> None:
+    print(comparison.verdict())
+    worst = comparison.worst()
+    if not worst.empty:
+        print(f"{'backend':<20} {'vs':<20} {'quantity':<8} {'max_abs':>10} {'max_rel':>10}  note")
+        for row in worst.itertuples():
+            note = "convention" if row.expected else ("FAIL" if row.failed_rows else "ok")
+            print(f"{row.backend:<20} {row.reference:<20} {row.quantity:<8} {row.max_abs:>10.2e} {row.max_rel:>10.2e}  {note}")
+
+
+def _cmd_report(args) -> int:
+    from comparisons.report import render
+
+    if not (args.directory / "summary.json").exists():
+        raise UsageError(f"{args.directory} holds no saved records (summary.json missing); run `parity run` first")
+    written = render(args.directory)
+    print(f"report: {written.get('html', args.directory)}")
+    return 0
+
+
+def _cmd_conventions(args) -> int:
+    from comparisons.conventions import describe
+
+    print(describe())
+    return 0
+
+
+def _cmd_doctor(args) -> int:
+    from comparisons.doctor import diagnose_file
+
+    path, _, function = args.target.rpartition(":")
+    if not path or not function:
+        raise UsageError(f"doctor target must look like path/to/file.py:function, got {args.target!r}")
+    if args.step and args.lr is None:
+        raise UsageError("--step needs --lr (the learning rate the update uses)")
+    result = diagnose_file(path, function, args.spec, step=args.step, lr=args.lr)
+    print(result)
+    return 0 if result.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from comparisons.spec import SpecError
+
+    args = _parser().parse_args(argv)
+    handler = {"list": _cmd_list, "run": _cmd_run, "report": _cmd_report,
+               "conventions": _cmd_conventions, "doctor": _cmd_doctor}[args.command]
+    try:
+        return handler(args)
+    except (UsageError, SpecError, FileNotFoundError) as error:
+        print(f"parity {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The user's loss against the declared loss at the same weights and batch.
+
+A mismatch means the forward pass or the loss formula is not the declared one. The doctor tries
+to say which: another loss/reduction/scale/penalty among scratchnet's (e.g. "reduction='sum',
+scale=0.5"), a constant factor (batch size, 2, ...), or neither.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+import scratchnet as sn
+from comparisons.doctor.factors import Context, format_factor, name_factor
+from comparisons.doctor.spec import NetSpec
+
+
+@dataclass
+class LossCheck:
+    """`status`: "match", "mismatch" or "unavailable" (step_fn exposes no loss)."""
+
+    status: str
+    user: float | None
+    reference: float | None
+    ratio: float | None = None
+    explanation: str = ""
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "user": self.user, "reference": self.reference, "ratio": self.ratio,
+                "explanation": self.explanation}
+
+
+def check_loss(user_loss: float | None, reference_loss: float, spec: NetSpec, params: Mapping[str, np.ndarray],
+               X: np.ndarray, y: np.ndarray, context: Context, rtol: float) -> LossCheck:
+    """Compare `user_loss` with `reference_loss` (canonical params, X (m, in), y (m, out))."""
+    if user_loss is None:
+        return LossCheck("unavailable", None, reference_loss, explanation="step_fn exposes no loss, so the loss was not compared")
+    tolerance = rtol * max(abs(reference_loss), 1e-12)
+    if not np.isfinite(user_loss):
+        return LossCheck("mismatch", user_loss, reference_loss, explanation="your loss is not finite (NaN or Inf)")
+    if abs(user_loss - reference_loss) <= tolerance:
+        return LossCheck("match", user_loss, reference_loss, 1.0, "forward pass and loss formula agree with the declared ones")
+    ratio = user_loss / reference_loss if reference_loss else None
+    parts = []
+    alternative = _matching_declaration(user_loss, spec, params, X, y, rtol)
+    if alternative:
+        parts.append(f"your loss is the declared network's with {alternative}")
+    if ratio is not None:
+        names = name_factor(ratio, context, rtol=max(rtol, 1e-9))
+        if names and not alternative:
+            parts.append(f"your loss is {format_factor(ratio)} times the declared one ({names[0].text}): a constant factor "
+                         "or a different reduction")
+        elif not alternative:
+            parts.append(f"your loss is {format_factor(ratio)} times the declared one, not a known constant, reduction or "
+                         "penalty difference: the forward pass or the loss formula differs")
+    return LossCheck("mismatch", user_loss, reference_loss, ratio, "; ".join(parts))
+
+
+def _matching_declaration(user_loss: float, spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray,
+                          y: np.ndarray, rtol: float) -> str | None:
+    """The smallest change of loss, reduction, scale and l2 that reproduces `user_loss`, in words."""
+    net = spec.build()
+    zs, outs = net.forward(X, params)
+    last = net.activations[-1]
+    weights = sum(float(np.vdot(params[f"dense_{i}.W"], params[f"dense_{i}.W"])) for i in range(net.n_layers))
+    biases = sum(float(np.vdot(params[f"dense_{i}.b"], params[f"dense_{i}.b"])) for i in range(net.n_layers)) if net.bias else 0.0
+    losses = [name for name in sn.losses.NAMES if name == "squared_error" or last.name in ("sigmoid", "softmax")]
+    scales = list(dict.fromkeys([spec.scale, 1.0, 0.5, 2.0]))
+    penalties = [("declared", spec.l2 * weights)] + ([("none", 0.0), ("biases too", spec.l2 * (weights + biases))] if spec.l2 else [])
+    best = None
+    for name, reduction, scale, (penalty, penalty_value) in itertools.product(losses, sn.losses.REDUCTIONS, scales, penalties):
+        loss = sn.losses.Loss(name, reduction, scale)
+        with np.errstate(all="ignore"):
+            value = loss.value_and_delta(zs[-1], outs[-1], y, last)[0] + penalty_value
+        if abs(value - user_loss) > rtol * max(abs(user_loss), 1e-12):
+            continue
+        changes = [f"{field}={new!r}" for field, new, old in (("loss", name, spec.loss), ("reduction", reduction, spec.reduction),
+                                                             ("scale", scale, spec.scale)) if new != old]
+        if penalty == "none":
+            changes.append("no L2 penalty")
+        elif penalty == "biases too":
+            changes.append("the L2 penalty on the biases too")
+        if changes and (best is None or len(changes) < len(best)):
+            best = changes
+    return ", ".join(best) if best else None

@@ -1,0 +1,143 @@
+"""Known backprop mistakes, replayed on the declared network to name a likely cause.
+
+Each mistake is a `backprop.Variant` (shared/research/bug-taxonomy.md rows 5, 6, 8, 9, 10, 13,
+14). When the user's gradients equal a mistake's gradients on every parameter (up to one common
+constant, which covers a mistake combined with a missing 1/m), the doctor names it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+import scratchnet as sn
+from comparisons.doctor.backprop import Variant, variant_gradients
+from comparisons.doctor.classify import tensors_close
+from comparisons.doctor.layout import NetworkLayout
+
+Derivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """`label`: what the code does, in words; `layer`: the layer it happens in (None: all)."""
+
+    label: str
+    layer: int | None
+    variant: Variant
+
+
+@dataclass(frozen=True)
+class MistakeMatch:
+    """The user's gradients equal `factor` times `mistake`'s."""
+
+    mistake: Mistake
+    factor: float
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def derivative_slips(activation: str) -> list[tuple[str, Derivative]]:
+    """Wrong derivatives people write for `activation`: (description, f'(z, a))."""
+    slips: dict[str, list[tuple[str, Derivative]]] = {
+        "sigmoid": [
+            ("sigmoid' is computed as z*(1-z): the a*(1-a) formula is given the pre-activation z instead of the output a",
+             lambda z, a: z * (1.0 - z)),
+            ("sigmoid' is applied to the output: sigmoid(a)*(1-sigmoid(a)), a helper that expects z was given a "
+             "(use a*(1-a), or pass z)", lambda z, a: _sigmoid(a) * (1.0 - _sigmoid(a))),
+        ],
+        "tanh": [
+            ("tanh' is computed as 1 - z**2: the 1 - a**2 formula is given the pre-activation z instead of the output a",
+             lambda z, a: 1.0 - z * z),
+            ("tanh' is applied to the output: 1 - tanh(a)**2, a helper that expects z was given a (use 1 - a**2)",
+             lambda z, a: 1.0 - np.tanh(a) ** 2),
+            ("tanh' is written as 1 - a instead of 1 - a**2", lambda z, a: 1.0 - a),
+        ],
+    }
+    return slips.get(activation, [])
+
+
+def known_mistakes(net: sn.MLP, lr: float | None) -> list[Mistake]:
+    """Every mistake that applies to `net` (and to update-only code with learning rate `lr`)."""
+    mistakes: list[Mistake] = []
+    last = net.n_layers - 1
+    for layer, activation in enumerate(net.activations[:-1]):
+        for text, slip in derivative_slips(activation.name):
+            mistakes.append(Mistake(f"in layer {layer}, {text}", layer, Variant(text, hidden={layer: _hidden_rule(slip)})))
+        if activation.name != "linear":
+            text = f"the {activation.name} derivative of layer {layer} is missing: its delta is the upstream term without f'(z)"
+            mistakes.append(Mistake(text, layer, Variant(text, hidden={layer: lambda z, a, grad_a, correct: grad_a})))
+    output = net.activations[-1]
+    fused = (output.name == "sigmoid" and net.loss.name != "squared_error") or (
+        output.name == "softmax" and net.loss.name == "categorical_cross_entropy")
+    if output.name == "softmax":
+        mistakes.append(Mistake(
+            "the softmax Jacobian is taken elementwise (only its diagonal a*(1-a)); softmax needs the full Jacobian, "
+            "a*(g - sum(g*a)) per sample, and with cross-entropy the output delta is simply a - y",
+            last, Variant("softmax elementwise", output=lambda z, a, y, grad_a, correct: grad_a * a * (1.0 - a))))
+    for text, slip in derivative_slips(output.name):
+        mistakes.append(Mistake(f"in the output layer, {text}", last,
+                                Variant(text, output=lambda z, a, y, grad_a, correct, slip=slip: grad_a * slip(z, a))))
+    if output.name != "linear":
+        mistakes.append(Mistake(
+            f"the {output.name} derivative of the output layer is missing: the output delta is dL/da without f'(z)",
+            last, Variant("missing output derivative", output=lambda z, a, y, grad_a, correct: grad_a)))
+    if fused:
+        mistakes.append(Mistake(
+            f"the {output.name} derivative a*(1-a) is applied on top of the cross-entropy delta a - y, which already "
+            "includes it (the squared-error formula reused)",
+            last, Variant("extra output derivative", output=lambda z, a, y, grad_a, correct: correct * a * (1.0 - a))))
+    for layer in range(1, net.n_layers):
+        fan_in, fan_out = net.sizes[layer], net.sizes[layer + 1]
+        if fan_in == fan_out:
+            mistakes.append(Mistake(
+                f"the delta of layer {layer - 1} is sent back through layer {layer}'s weights untransposed "
+                f"(delta @ W where delta @ W.T is due; silent because W is square)",
+                layer - 1, Variant("untransposed", propagate={layer: lambda delta, W, grad_W: delta @ W})))
+        if fan_out == 1:
+            mistakes.append(Mistake(
+                f"the delta of layer {layer - 1} uses the layer-{layer} error directly (error * f'(z), broadcast) "
+                f"instead of (delta @ W.T) * f'(z): the weights of layer {layer} are missing from the upstream term",
+                layer - 1, Variant("broadcast error",
+                                   propagate={layer: lambda delta, W, grad_W: np.broadcast_to(delta, (delta.shape[0], W.shape[0]))})))
+        if lr:
+            mistakes.append(Mistake(
+                f"the weights of layer {layer} are updated before the delta of layer {layer - 1} is computed from them",
+                layer - 1, Variant("update order", propagate={layer: lambda delta, W, grad_W, lr=lr: delta @ (W - lr * grad_W).T})))
+    if net.l2:
+        mistakes += [
+            Mistake("the L2 gradient is applied to the biases too (the declared l2 penalises the weights only)", None,
+                    Variant("l2 on biases", penalty="with_bias")),
+            Mistake("the L2 gradient term 2*l2*W is missing", None, Variant("no l2", penalty="none")),
+            Mistake("the L2 gradient is l2*W instead of 2*l2*W (d/dW of l2*W**2 is 2*l2*W)", None, Variant("half l2", penalty="half")),
+        ]
+    return mistakes
+
+
+def _hidden_rule(slip: Derivative):
+    return lambda z, a, grad_a, correct: grad_a * slip(z, a)
+
+
+def match_mistake(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
+                  user_grads: Mapping[str, np.ndarray], names: list[str], layout: NetworkLayout,
+                  lr: float | None, rtol: float, floor: float) -> MistakeMatch | None:
+    """The first known mistake whose gradients, times one common factor, equal the user's on
+    every parameter in `names` (user layout); exact matches (factor 1) are preferred."""
+    matches = []
+    with np.errstate(all="ignore"):
+        for mistake in known_mistakes(net, lr):
+            expected = layout.to_user(variant_gradients(net, params, X, y, mistake.variant))
+            if not all(np.all(np.isfinite(expected[n])) for n in names):
+                continue
+            energy = sum(float(np.vdot(expected[n], expected[n])) for n in names)
+            if energy == 0:
+                continue
+            factor = sum(float(np.vdot(user_grads[n], expected[n])) for n in names) / energy
+            if factor != 0 and all(tensors_close(user_grads[n], factor * expected[n], rtol, floor) for n in names):
+                if abs(factor - 1.0) <= rtol:
+                    return MistakeMatch(mistake, 1.0)
+                matches.append(MistakeMatch(mistake, factor))
+    return matches[0] if matches else None
