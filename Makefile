@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/python -m scratchnet train xor
+	$(BIN)/parity run $(SCENARIO)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2

@@ -1,7 +1,8 @@
 """The `parity` command line (also `python -m comparisons`).
 
 Exit codes: 0 parity holds, 1 divergence beyond tolerance (or a backend failed), 2 bad usage or
-a bad spec (the message names the field).
+a bad spec (the message names the field), 130 interrupted (Ctrl-C; the records so far are
+written as a report marked incomplete).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="parity",
         description="Run a from-scratch NumPy network side by side with PyTorch, Keras and scipy on identical "
                     "weights, diff every step, and diagnose broken backprop.",
-        epilog="exit codes: 0 parity holds, 1 divergence beyond tolerance, 2 bad usage or spec",
+        epilog="exit codes: 0 parity holds, 1 divergence beyond tolerance, 2 bad usage or spec, 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,6 +120,8 @@ def _cmd_run(args) -> int:
     written = write_report(comparison, out, formats=formats)
     _print_verdict(comparison)
     print(f"report: {written.get('html', out)}")
+    if comparison.interrupted:
+        return 130
     return 0 if comparison.passed else 1
 
 

@@ -75,13 +75,18 @@ class Comparison:
     steps_completed: int
     interrupted: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    #: method-specific results (scipy runs: iterations, least_squares outcome, race against GD)
+    extras: dict[str, Any] = field(default_factory=dict)
+    #: steps a complete run has; None means the scenario's `steps` (scipy runs stop on their own)
+    expected_steps: int | None = None
 
     @property
     def passed(self) -> bool:
         """True when every exact pairing stayed within tolerance at every step, every requested
         backend ran to the end, and the run was not interrupted."""
+        expected = self.scenario.steps if self.expected_steps is None else self.expected_steps
         return self.first_divergence is None and not self.failures and not self.interrupted and (
-            self.steps_completed == self.scenario.steps)
+            self.steps_completed == expected)
 
     @property
     def mode(self) -> str:
@@ -140,5 +145,19 @@ class Comparison:
             "conventions": self.conventions,
             "environment": self.environment,
             "seconds": self.seconds,
+            "extras": _plain(self.extras),
             "scenario_spec": self.scenario.to_dict(),
         }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy: NumPy scalars and arrays become Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -32,7 +32,7 @@ import numpy as np
 
 import reference
 import scratchnet as sn
-from comparisons import catalog, conventions
+from comparisons import catalog, conventions, scipy_runner
 from comparisons.comparison import BackendFailure, Comparison, Divergence
 from comparisons.diff import DiffTable, compare
 from comparisons.spec import Scenario, SpecError
@@ -82,7 +82,10 @@ class _Run:
 
     # ------------------------------------------------------------------ set-up
     def _data(self, net: sn.MLP):
-        data = self.scenario.load_data()
+        try:
+            data = self.scenario.load_data()
+        except (TypeError, ValueError, FileNotFoundError) as error:
+            raise SpecError(f"data: {error}") from None
         n_in, n_out = self.scenario.network["sizes"][0], self.scenario.network["sizes"][-1]
         if data.X.shape[1] != n_in:
             raise SpecError(f"network.sizes[0] is {n_in} but data {data.name!r} has {data.X.shape[1]} features")
@@ -145,6 +148,9 @@ class _Run:
         scenario = self.scenario
         net = scenario.build_network()
         X, y = self._data(net)
+        if scenario.optimizer["name"] in scipy_runner.METHODS:
+            return scipy_runner.execute(scenario, self.tolerance, X, y, net, self.progress,
+                                        environment(scenario), conventions.in_play(scenario))
         problem = Problem(net.spec(), net.params, OptimizerSpec(scenario.optimizer["name"], scenario.optimizer_options))
         backends = self._build(problem)
         pairs = self._pairs(backends)

@@ -40,7 +40,17 @@ _SECTIONS: dict[str, dict[str, Any]] = {
     "run": {"steps": 100, "batch_size": None, "shuffle": True, "dtype": "float64", "seed": 0,
             "backends": ["scratchnet", "torch", "keras"], "mode": "free", "reference": "torch"},
 }
-_TOP_LEVEL = ("name", "description", *_SECTIONS, "tolerances")
+_TOP_LEVEL = ("name", "description", *_SECTIONS, "tolerances", "race")
+# scipy.optimize.minimize options per method (scipy 1.17), passed through unchanged
+SCIPY_OPTIONS = {
+    "tnc": ("maxfun", "maxCGit", "eta", "stepmx", "accuracy", "minfev", "ftol", "xtol", "gtol", "rescale", "scale", "offset"),
+    "lbfgs": ("maxcor", "ftol", "gtol", "maxfun", "maxiter", "maxls"),
+    "cg": ("gtol", "norm", "maxiter", "c1", "c2"),
+}
+LM_OPTIONS = ("mu", "mu_dec", "mu_inc", "mu_max", "mu_min", "epochs", "goal", "min_grad", "max_fail",
+              "damping", "normalization", "solver")
+FULL_BATCH_METHODS = (*SCIPY_OPTIONS, "lm")
+_RACE = {"goal": None, "metric": "mse", "gd_lr": None, "max_epochs": 20000}
 
 
 class SpecError(ValueError):
@@ -59,6 +69,7 @@ class Scenario:
     data: Mapping[str, Any]
     run: Mapping[str, Any]
     tolerances: TolerancePolicy
+    race: Mapping[str, Any] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -97,12 +108,13 @@ class Scenario:
                     raise SpecError(f"{section}.{key}: required")
             sections[section] = merged
         _check_run(sections["run"])
-        _check_optimizer(sections["optimizer"])
+        _check_optimizer(sections["optimizer"], sections["run"], sections["loss"])
         _check_network(sections["network"], sections["loss"], sections["run"]["dtype"])
         _check_data(sections["data"])
         tolerances = _parse_tolerances(raw.get("tolerances", {}))
+        race = _check_race(raw.get("race"), sections["optimizer"]["name"])
         return cls(name.strip(), description, sections["network"], sections["loss"], sections["optimizer"],
-                   sections["data"], sections["run"], tolerances)
+                   sections["data"], sections["run"], tolerances, race)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that `from_dict` turns back into an equal scenario."""
@@ -114,6 +126,8 @@ class Scenario:
             for (dtype, mode), tolerance in self.tolerances.overrides.items():
                 table.setdefault(dtype, {})[mode] = {"rtol": tolerance.rtol, "atol": tolerance.atol}
             out["tolerances"] = table
+        if self.race:
+            out["race"] = dict(self.race)
         return out
 
     def with_overrides(self, **overrides: Any) -> "Scenario":
@@ -164,8 +178,13 @@ class Scenario:
                       init=network["init"], seed=self.run["seed"])
 
     def load_data(self) -> sn.data.Dataset:
-        options = {k: v for k, v in self.data.items() if k != "name"}
-        return sn.data.load(self.data["name"], **options)
+        """The data set; ``input_scaling = "mapminmax"`` maps each input column to [-1, 1] as
+        MATLAB's default pre-processing does."""
+        options = {k: v for k, v in self.data.items() if k not in ("name", "input_scaling")}
+        data = sn.data.load(self.data["name"], **options)
+        if self.data.get("input_scaling") == "mapminmax":
+            data = sn.data.Dataset(data.name, sn.data.mapminmax(data.X), data.y, data.description + ", inputs mapminmax to [-1, 1]", data.labels)
+        return data
 
 
 # ---------------------------------------------------------------------- field checks
@@ -207,10 +226,13 @@ def _check_run(run: dict[str, Any]) -> None:
         raise SpecError(f"run.reference: {run['reference']!r} must be one of run.backends {backends}")
 
 
-def _check_optimizer(optimizer: dict[str, Any]) -> None:
+def _check_optimizer(optimizer: dict[str, Any], run: dict[str, Any], loss: dict[str, Any]) -> None:
     name = optimizer["name"]
-    if name not in GRADIENT_OPTIMIZERS:
-        raise SpecError(f"optimizer.name: {unknown_name('optimizer', name, GRADIENT_OPTIMIZERS)}")
+    if name not in GRADIENT_OPTIMIZERS + FULL_BATCH_METHODS:
+        raise SpecError(f"optimizer.name: {unknown_name('optimizer', name, GRADIENT_OPTIMIZERS + FULL_BATCH_METHODS)}")
+    if name in FULL_BATCH_METHODS:
+        _check_full_batch(optimizer, run, loss)
+        return
     if "lr" not in optimizer:
         raise SpecError("optimizer.lr: required (torch and Keras default learning rates differ)")
     options = {k: v for k, v in optimizer.items() if k != "name"}
@@ -221,6 +243,44 @@ def _check_optimizer(optimizer: dict[str, Any]) -> None:
             sn.optim.get(name, convention=convention, **options)
     except (TypeError, ValueError) as error:
         raise SpecError(f"optimizer: {error}") from None
+
+
+def _check_full_batch(optimizer: dict[str, Any], run: dict[str, Any], loss: dict[str, Any]) -> None:
+    name = optimizer["name"]
+    valid = LM_OPTIONS if name == "lm" else SCIPY_OPTIONS[name]
+    _reject_unknown("optimizer", {k: v for k, v in optimizer.items() if k != "name"}, valid)
+    if run["batch_size"] is not None:
+        raise SpecError(f"run.batch_size: {name} trains on the full batch; remove batch_size")
+    if name == "lm":
+        options = {k: v for k, v in optimizer.items() if k != "name"}
+        try:
+            sn.optim.LevenbergMarquardt(**options)
+        except (TypeError, ValueError) as error:
+            raise SpecError(f"optimizer: {error}") from None
+        if loss["name"] != "squared_error" or loss["l2"]:
+            raise SpecError("loss: Levenberg-Marquardt needs loss.name = 'squared_error' and no l2")
+        other = [b for b in run["backends"] if b not in ("scratchnet", "torch")]
+        if other:
+            raise SpecError(f"run.backends: lm compares the scratchnet and torch Jacobians only; remove {other}")
+
+
+def _check_race(race: Any, method: str) -> dict[str, Any] | None:
+    if race is None:
+        return None
+    if not isinstance(race, Mapping):
+        raise SpecError("race: must be a table (goal, metric, gd_lr, max_epochs)")
+    if method not in FULL_BATCH_METHODS:
+        raise SpecError(f"race: only for full-batch optimizers {FULL_BATCH_METHODS}, not {method!r}")
+    _reject_unknown("race", race, _RACE)
+    merged = {**_RACE, **race}
+    for key in ("goal", "gd_lr"):
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise SpecError(f"race.{key}: required, a number > 0, got {value!r}")
+    if merged["metric"] not in ("mse", "loss"):
+        raise SpecError(f"race.metric: {unknown_name('metric', merged['metric'], ('mse', 'loss'))}")
+    merged["max_epochs"] = _integer("race.max_epochs", merged["max_epochs"], 1)
+    return merged
 
 
 def _check_network(network: dict[str, Any], loss: dict[str, Any], dtype: str) -> None:
@@ -234,6 +294,9 @@ def _check_network(network: dict[str, Any], loss: dict[str, Any], dtype: str) ->
 def _check_data(data: dict[str, Any]) -> None:
     if data["name"] not in sn.data.LOADERS:
         raise SpecError(f"data.name: {unknown_name('data set', data['name'], sn.data.LOADERS)}")
+    scaling = data.get("input_scaling", "none")
+    if scaling not in ("none", "mapminmax"):
+        raise SpecError(f"data.input_scaling: {unknown_name('input scaling', scaling, ('none', 'mapminmax'))}")
 
 
 def _parse_tolerances(raw: Any) -> TolerancePolicy:

@@ -5,7 +5,8 @@ Facts this module relies on (scipy 1.17; shared/research/anchors-lm-tnc.md §3-4
 
 * ``minimize(method="TNC")`` calls ``callback(xk)`` once per main iteration; ``maxfun`` counts
   function+gradient evaluations including the finite-difference Hessian-vector products of its
-  CG loop; ``maxiter`` is not a TNC option. TNC scales variables by 1 + |x0|, so identical x0
+  CG loop (scipy then evaluates once more at the returned x, so ``result.nfev`` can be
+  maxfun + 1); ``maxiter`` is not a TNC option. TNC scales variables by 1 + |x0|, so identical x0
   bits are needed for identical trajectories. x0 must be float64 (float32 gives "Buffer dtype
   mismatch") and the gradient a float64 vector of length n (a list of per-layer arrays is the
   classic "tnc: invalid gradient vector").
@@ -46,10 +47,6 @@ LossAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 METHODS = {"tnc": "TNC", "lbfgs": "L-BFGS-B", "cg": "CG"}
 # keyword arguments of scipy.optimize.minimize itself; everything else goes into options=
 _MINIMIZE_KEYWORDS = ("bounds", "callback", "tol")
-_FLATTEN_HINT = (
-    "flatten per-layer arrays in the order of x0, e.g. np.concatenate([g.ravel() for g in grads]) "
-    "(scratchnet: scratchnet.params.flatten(grads))"
-)
 
 
 class ConversionWarning(UserWarning):
@@ -100,7 +97,8 @@ class Trace:
 def describe(value: Any) -> str:
     """A short description of a returned value: type, and shapes/dtypes of what it holds."""
     if isinstance(value, np.ndarray):
-        return f"{type(value).__name__} of shape {value.shape} and dtype {value.dtype}"
+        kind = "a NumPy matrix" if isinstance(value, np.matrix) else "an array"
+        return f"{kind} of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, (list, tuple)):
         kind = type(value).__name__
         if not value:
@@ -112,8 +110,18 @@ def describe(value: Any) -> str:
         types = sorted({type(item).__name__ for item in value})
         return f"a {kind} of {len(value)} items of type {', '.join(types)}"
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return f"{type(value).__module__}.{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+        return f"a {type(value).__module__}.{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
     return f"{type(value).__name__} {value!r:.60}"
+
+
+def _invalid(method: str, n: int, what: str, hint: str = "") -> ValueError:
+    """The one message shape for a malformed return: what came back, what is needed, how to fix."""
+    return ValueError(
+        f"{method}: fun returned {what}{f' ({hint})' if hint else ''}. {method} needs fun(x) to return "
+        f"(cost, gradient): a finite scalar cost and a finite 1-D float64 gradient of length n = {n} "
+        f"(one entry per element of x0). Flatten per-layer gradients in the order of x0, e.g. "
+        f"np.concatenate([g.ravel() for g in grads]) (scratchnet: scratchnet.params.flatten(grads))."
+    )
 
 
 def check_x0(x0: Any, method: str = "TNC") -> tuple[np.ndarray, list[str]]:
@@ -122,14 +130,17 @@ def check_x0(x0: Any, method: str = "TNC") -> tuple[np.ndarray, list[str]]:
     Converted (noted): lists/tuples of numbers, float32/float16/integer arrays. Refused
     (ValueError): non-numeric values, NaN/Inf, anything not 1-D."""
     notes = []
-    array = np.asarray(x0) if not isinstance(x0, np.ndarray) else x0
+    need = f"{method} needs x0 as a 1-D float64 vector of the flat parameters, got {describe(x0)}"
+    if isinstance(x0, (list, tuple)) and x0 and all(isinstance(item, np.ndarray) and item.ndim for item in x0):
+        raise ValueError(f"{need}; flatten per-layer arrays: np.concatenate([w.ravel() for w in weights])")
+    try:
+        array = np.asarray(x0)
+    except ValueError:
+        raise ValueError(f"{need}; flatten per-layer arrays: np.concatenate([w.ravel() for w in weights])") from None
     if array.dtype.kind not in "fiu":
-        raise ValueError(f"{method}: x0 must be a 1-D float64 vector of the flat parameters, got {describe(x0)}; {_FLATTEN_HINT}")
+        raise ValueError(f"{need}; its values are not real numbers")
     if array.ndim != 1:
-        raise ValueError(
-            f"{method}: x0 must be a 1-D float64 vector of the flat parameters, got {describe(x0)}; "
-            f"use np.ravel(x0) if the order is right, or {_FLATTEN_HINT}"
-        )
+        raise ValueError(f"{need}; use np.ravel(x0) if that order is the one fun expects")
     if array.size == 0:
         raise ValueError(f"{method}: x0 is empty")
     if not isinstance(x0, np.ndarray):
@@ -149,48 +160,46 @@ def check_cost_and_gradient(value: Any, n: int, method: str = "TNC") -> tuple[fl
     Converted (noted): a float32 or size-1 array cost; a gradient that is an (n, 1) / (1, n)
     array or matrix, a float32/float16/integer array, or a flat list of n numbers. Everything
     else raises ValueError saying what was returned and what is needed."""
-    need = f"{method} needs fun(x) to return (cost, gradient) with a scalar cost and a 1-D float64 gradient of length n = {n}"
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"{need}; fun returned {describe(value)}")
-    cost, notes = _check_cost(value[0], need)
-    gradient, more = _check_gradient(value[1], n, need)
+        hint = "only a cost, no gradient" if isinstance(value, numbers.Real) or np.ndim(value) == 0 else "not a (cost, gradient) pair"
+        raise _invalid(method, n, describe(value), hint)
+    cost, notes = _check_cost(value[0], n, method)
+    gradient, more = _check_gradient(value[1], n, method)
     return cost, gradient, notes + more
 
 
-def _check_cost(cost: Any, need: str) -> tuple[float, list[str]]:
+def _check_cost(cost: Any, n: int, method: str) -> tuple[float, list[str]]:
     notes = []
-    if isinstance(cost, (bool, np.bool_)):
-        raise ValueError(f"{need}; the cost is a bool ({cost!r})")
-    if isinstance(cost, numbers.Real):
-        if isinstance(cost, np.floating) and cost.dtype != np.float64:
-            notes.append(f"cost of dtype {cost.dtype} converted to float")
-        number = float(cost)
-    elif isinstance(cost, np.ndarray) and cost.dtype.kind in "fiu":
+    if isinstance(cost, (bool, np.bool_)) or not (
+        isinstance(cost, numbers.Real) or (isinstance(cost, np.ndarray) and cost.dtype.kind in "fiu")
+    ):
+        raise _invalid(method, n, f"a cost that is {describe(cost)}", "not a real number")
+    if isinstance(cost, np.ndarray):
         if cost.size != 1:
-            raise ValueError(f"{need}; the cost is not a scalar: {describe(cost)} (reduce it, e.g. with .sum() or .mean())")
+            raise _invalid(method, n, f"a cost that is {describe(cost)}", "not a scalar: reduce it, e.g. with .sum() or .mean()")
         if cost.ndim:
             notes.append(f"cost of shape {cost.shape} converted to a float")
         number = float(cost.reshape(()))
     else:
-        raise ValueError(f"{need}; the cost is {describe(cost)}, not a real number")
+        if isinstance(cost, np.floating) and cost.dtype != np.float64:
+            notes.append(f"cost of dtype {cost.dtype} converted to float")
+        number = float(cost)
     if not np.isfinite(number):
-        raise ValueError(f"{need}; the cost is {number!r} (check for overflow, log(0) or division by zero)")
+        raise _invalid(method, n, f"a cost of {number} ({type(cost).__name__})", "check for overflow, log(0) or a division by zero")
     return number, notes
 
 
-def _check_gradient(gradient: Any, n: int, need: str) -> tuple[np.ndarray, list[str]]:
+def _check_gradient(gradient: Any, n: int, method: str) -> tuple[np.ndarray, list[str]]:
     notes = []
+    what = f"a gradient that is {describe(gradient)}"
     if isinstance(gradient, tuple):
-        raise ValueError(
-            f"{need}; the gradient is {describe(gradient)}: a tuple where a vector belongs "
-            f"(returning (cost, grad) from jac=, or per-layer gradients?); {_FLATTEN_HINT}"
-        )
+        raise _invalid(method, n, what, "a tuple where a vector belongs: per-layer gradients, or (cost, grad) from a jac= function?")
     from_list = isinstance(gradient, list)
     if from_list:
         if gradient and all(isinstance(item, np.ndarray) and item.ndim > 0 for item in gradient):
-            raise ValueError(f"{need}; the gradient is {describe(gradient)}, one array per layer; {_FLATTEN_HINT}")
+            raise _invalid(method, n, what, "one array per layer")
         if not all(isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_)) for item in gradient):
-            raise ValueError(f"{need}; the gradient is {describe(gradient)}; {_FLATTEN_HINT}")
+            raise _invalid(method, n, what, "not a flat list of numbers")
         notes.append(f"gradient (a list of {len(gradient)} numbers) converted to a float64 array")
         array = np.asarray(gradient, dtype=np.float64)
     elif isinstance(gradient, np.ndarray) or (hasattr(gradient, "__array__") and hasattr(gradient, "shape")):
@@ -198,31 +207,23 @@ def _check_gradient(gradient: Any, n: int, need: str) -> tuple[np.ndarray, list[
         if not isinstance(gradient, np.ndarray):
             notes.append(f"gradient ({type(gradient).__name__}) converted to a NumPy array")
         if array.dtype.kind not in "fiu":
-            hint = "an object array usually holds per-layer arrays" if array.dtype.kind == "O" else "the values are not real numbers"
-            raise ValueError(f"{need}; the gradient is {describe(gradient)} ({hint}); {_FLATTEN_HINT}")
+            hint = "an object array usually holds per-layer arrays" if array.dtype.kind == "O" else "its values are not real numbers"
+            raise _invalid(method, n, what, hint)
     else:
-        raise ValueError(f"{need}; the gradient is {describe(gradient)}; {_FLATTEN_HINT}")
+        raise _invalid(method, n, what, "not an array")
     if array.size != n:
-        raise ValueError(
-            f"{need}; the gradient is {describe(array)} with {array.size} elements, not {n} "
-            f"(one per element of x0); {_FLATTEN_HINT}"
-        )
+        raise _invalid(method, n, what, f"{array.size} elements, not {n}")
     if array.ndim != 1:
         if sum(dim != 1 for dim in array.shape) > 1:
-            raise ValueError(
-                f"{need}; the gradient is {describe(array)}, a matrix: its flattening order is "
-                f"ambiguous; {_FLATTEN_HINT}"
-            )
+            raise _invalid(method, n, what, "a matrix: the order in which to flatten it is ambiguous")
         notes.append(f"gradient of shape {array.shape} flattened to ({n},)")
     if not from_list and array.dtype != np.float64:
         notes.append(f"gradient of dtype {array.dtype} converted to float64")
     vector = np.array(array, dtype=np.float64, order="C", copy=True).reshape(n)
     if not np.all(np.isfinite(vector)):
         bad = np.flatnonzero(~np.isfinite(vector))
-        raise ValueError(
-            f"{need}; the gradient contains NaN or Inf ({bad.size} of {n} entries, first at index {bad[0]}: "
-            f"{vector[bad[0]]!r}); check the backward pass for overflow or log(0)"
-        )
+        hint = f"{bad.size} NaN/Inf entries, the first at index {bad[0]}: {float(vector[bad[0]])}; check the backward pass for overflow or log(0)"
+        raise _invalid(method, n, what, hint)
     return vector, notes
 
 
@@ -257,7 +258,7 @@ class _Recorder:
         cost, gradient, notes = check_cost_and_gradient(self.provider(x.copy()), self.n, self.method)
         if not self.warned and (notes or self._pending_notes):
             self.warned = True
-            _warn_conversions(self._pending_notes + notes, f"scipy {self.method}", stacklevel=6)
+            _warn_conversions(self._pending_notes + notes, f"scipy {self.method}", stacklevel=7)
         key = x.tobytes()
         self.cache[key] = (cost, gradient)
         self.cache.move_to_end(key)
@@ -267,9 +268,9 @@ class _Recorder:
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.requests += 1
-        key = x.tobytes()
-        if self._pending_x0 == key:  # scipy's first request: served by the validating call at x0
-            self._pending_x0 = None
+        key, pending = x.tobytes(), self._pending_x0
+        self._pending_x0 = None
+        if key == pending:  # scipy's first request, at x0: answered by the validating call
             cost, gradient = self.cache[key]
         else:
             cost, gradient = self._evaluate(x)
@@ -438,38 +439,53 @@ def run_anchored(
 
 # ---------------------------------------------------------------------------------- least squares
 class _LeastSquaresRecorder:
-    """Residual and Jacobian wrappers for least_squares that keep recent evaluations."""
+    """Residual and Jacobian wrappers for least_squares: counts scipy's residual requests,
+    serves its first request at x0 from the residuals computed to check sizes, and keeps
+    recent evaluations so callbacks can be recorded without evaluating again."""
 
-    def __init__(self, residuals: Callable, residuals_and_jacobian: Callable, cache_size: int = 16):
+    def __init__(self, residuals: Callable, residuals_and_jacobian: Callable, x0: np.ndarray, cache_size: int = 8):
         self.residuals_fn, self.rj_fn = residuals, residuals_and_jacobian
-        self.cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.residuals_cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.jacobian_cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.cache_size = cache_size
-        self.fun_calls = 0
-        self.jac_calls = 0
+        self.requests = 0
+        self.r0 = self._residuals(x0)
+        self._pending_x0 = x0.tobytes()
 
-    def _remember(self, x: np.ndarray, r: np.ndarray) -> None:
-        self.cache[x.tobytes()] = r
-        self.cache.move_to_end(x.tobytes())
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+    def _remember(self, cache: OrderedDict, x: np.ndarray, value: np.ndarray) -> None:
+        cache[x.tobytes()] = value
+        cache.move_to_end(x.tobytes())
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
 
-    def fun(self, x: np.ndarray) -> np.ndarray:
-        self.fun_calls += 1
+    def _residuals(self, x: np.ndarray) -> np.ndarray:
         r = np.asarray(self.residuals_fn(x.copy()), dtype=np.float64).ravel()
-        self._remember(x, r)
+        self._remember(self.residuals_cache, x, r)
         return r
 
-    def residual_and_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.jac_calls += 1
+    def fun(self, x: np.ndarray) -> np.ndarray:
+        self.requests += 1
+        key, pending = x.tobytes(), self._pending_x0
+        self._pending_x0 = None
+        if key == pending:  # scipy's first request, at x0: answered by the size check's evaluation
+            return self.r0.copy()
+        return self._residuals(x)
+
+    def jac(self, x: np.ndarray) -> np.ndarray:
         r, J = self.rj_fn(x.copy())
-        r = np.asarray(r, dtype=np.float64).ravel()
-        self._remember(x, r)
-        return r, np.asarray(J, dtype=np.float64)
+        J = np.asarray(J, dtype=np.float64)
+        self._remember(self.residuals_cache, x, np.asarray(r, dtype=np.float64).ravel())
+        self._remember(self.jacobian_cache, x, J)
+        return J
 
-
-def _least_squares_record(iteration: int, x: np.ndarray, r: np.ndarray, J: np.ndarray, nfev: int) -> IterateRecord:
-    gradient = J.T @ r
-    return IterateRecord(iteration, np.array(x, dtype=np.float64), 0.5 * float(r @ r), gradient, float(np.linalg.norm(gradient)), nfev)
+    def record(self, iteration: int, x: np.ndarray, nfev: int) -> IterateRecord:
+        x = np.array(x, dtype=np.float64, copy=True)
+        r, J = self.residuals_cache.get(x.tobytes()), self.jacobian_cache.get(x.tobytes())
+        if r is None or J is None:
+            J = self.jac(x)
+            r = self.residuals_cache[x.tobytes()]
+        gradient = J.T @ r
+        return IterateRecord(iteration, x, 0.5 * float(r @ r), gradient, float(np.linalg.norm(gradient)), nfev)
 
 
 def least_squares_lm(
@@ -488,39 +504,26 @@ def least_squares_lm(
     if "callback" in options:
         raise ValueError("least_squares(method='lm') ignores callback; iterates are recorded in the returned Trace")
     x, notes = check_x0(x0, "least_squares(method='lm')")
-    _warn_conversions(notes, "least_squares_lm")
-    recorder = _LeastSquaresRecorder(residuals, residuals_and_jacobian)
-    r0 = recorder.fun(x)
-    if r0.size < x.size:
+    _warn_conversions(notes, "least_squares_lm", stacklevel=3)
+    recorder = _LeastSquaresRecorder(residuals, residuals_and_jacobian, x)
+    if recorder.r0.size < x.size:
         raise ValueError(
             f"least_squares(method='lm') needs at least as many residuals as parameters (MINPACK), but there are "
-            f"{r0.size} residuals (samples x outputs) for {x.size} parameters. Use method='trf' "
+            f"{recorder.r0.size} residuals (samples x outputs) for {x.size} parameters. Use method='trf' "
             "(reference.scipy_optim.least_squares_trf), which accepts any number of residuals, or "
-            "scratchnet.lm.LevenbergMarquardt (trainlm's rule, damped normal equations), or more samples "
-            "/ a smaller network."
+            "scratchnet.lm.LevenbergMarquardt (trainlm's rule on the damped normal equations), or use more "
+            "samples / a smaller network."
         )
-    recorder.fun_calls = 0
     records: list[IterateRecord] = []
 
     def jac(xk):
-        r, J = recorder.residual_and_jacobian(xk)
-        if not records or not np.array_equal(records[-1].x, xk):  # the final extra call repeats the solution
-            records.append(_least_squares_record(len(records), xk, r, J, recorder.fun_calls))
+        J = recorder.jac(xk)
+        if not records or not np.array_equal(records[-1].x, xk):  # the extra final call repeats the solution
+            records.append(recorder.record(len(records), xk, recorder.requests))
         return J
 
-    first = {"pending": True}
-
-    def fun(xk):  # scipy's first call at x0 reuses the residuals computed for the size check
-        if first["pending"] and np.array_equal(xk, x):
-            first["pending"] = False
-            recorder.fun_calls += 1
-            return r0.copy()
-        first["pending"] = False
-        return recorder.fun(xk)
-
-    result = scipy.optimize.least_squares(fun, x, jac=jac, method="lm", **options)
+    result = scipy.optimize.least_squares(recorder.fun, x, jac=jac, method="lm", **options)
     result.scipy_version = SCIPY_VERSION
-    result.options = {"method": "lm", **options}
     return Trace("least_squares-lm", records, result)
 
 
@@ -534,33 +537,22 @@ def least_squares_trf(
     ``callback(intermediate_result)`` (scipy >= 1.16); works for any number of residuals.
     A user ``callback`` in options is called after recording."""
     x, notes = check_x0(x0, "least_squares(method='trf')")
-    _warn_conversions(notes, "least_squares_trf")
-    recorder = _LeastSquaresRecorder(residuals, residuals_and_jacobian)
+    _warn_conversions(notes, "least_squares_trf", stacklevel=3)
+    recorder = _LeastSquaresRecorder(residuals, residuals_and_jacobian, x)
     user_callback = options.pop("callback", None)
-    jacobians: OrderedDict[bytes, np.ndarray] = OrderedDict()
+    records: list[IterateRecord] = []
 
     def jac(xk):
-        r, J = recorder.residual_and_jacobian(xk)
-        jacobians[xk.tobytes()] = J
-        while len(jacobians) > 4:
-            jacobians.popitem(last=False)
+        J = recorder.jac(xk)
+        if not records:
+            records.append(recorder.record(0, xk, recorder.requests))
         return J
 
-    r0, J0 = recorder.residual_and_jacobian(x)
-    records = [_least_squares_record(0, x, r0, J0, 0)]
-
     def callback(intermediate_result):
-        xk = np.array(intermediate_result.x, dtype=np.float64)
-        key = xk.tobytes()
-        r = recorder.cache.get(key)
-        J = jacobians.get(key)
-        if r is None or J is None:
-            r, J = recorder.residual_and_jacobian(xk)
-        records.append(_least_squares_record(len(records), xk, r, J, int(intermediate_result.nfev)))
+        records.append(recorder.record(len(records), intermediate_result.x, int(intermediate_result.nfev)))
         if user_callback is not None:
             user_callback(intermediate_result)
 
     result = scipy.optimize.least_squares(recorder.fun, x, jac=jac, method="trf", callback=callback, **options)
     result.scipy_version = SCIPY_VERSION
-    result.options = {"method": "trf", **options}
     return Trace("least_squares-trf", records, result)

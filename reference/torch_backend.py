@@ -193,3 +193,23 @@ class TorchBackend:
             return float(loss.detach()), self.network.export(grads)
         finally:
             self.network.load(saved)
+
+
+def reference_loss_and_grads(network: Mapping, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+    """Loss and autograd gradients of the declared network at canonical `params`, one call.
+
+    `network` is `scratchnet.MLP.spec()` (sizes, activations, loss, reduction, scale, l2, bias,
+    dtype; use dtype "float64" for a reference). `params` are canonical
+    (`{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), ...}`), X is (batch, sizes[0]),
+    y is (batch, sizes[-1]) real targets (one-hot for classes). Returns the loss as a float and
+    the gradients in the canonical layout. Raises `MissingFramework` when torch is absent.
+    """
+    torch = import_torch()
+    model = TorchNetwork(network, torch)
+    model.load(params)
+    dtype = network["dtype"]
+    inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
+    targets = torch.from_numpy(np.ascontiguousarray(y, dtype=dtype))
+    loss = model.loss(inputs, targets)
+    grads = torch.autograd.grad(loss, model.parameters)
+    return float(loss.detach()), model.export(grads)

@@ -7,7 +7,7 @@
 
 Depends on NumPy only. Canonical parameters: {"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), ...}.
 """
-from scratchnet import activations, data, init, losses, optim, params
+from scratchnet import activations, data, init, lm, losses, optim, params
 from scratchnet.gradcheck import GradcheckResult, gradcheck
 from scratchnet.network import MLP
 from scratchnet.train import History, fit
@@ -21,6 +21,7 @@ __all__ = [
     "activations",
     "data",
     "init",
+    "lm",
     "losses",
     "optim",
     "params",

@@ -2,12 +2,14 @@
 
 Every loader returns a `Dataset` with X of shape (n, features) and y of shape (n, outputs)
 (one-hot for classification) in float64. Names for `load`: ``xor``, ``and``, ``parity3``,
-``sin``, ``digits``, ``classification``, ``regression``, ``mnist`` (needs ``path``).
+``sin``, ``digits``, ``classification``, ``regression``, ``mnist`` (needs ``path``), ``npz``
+(needs ``path``).
 """
 from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -127,12 +129,17 @@ def read_idx(path: str | Path) -> np.ndarray:
     int32 dimensions, then the data."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is not a valid gzip file ({error})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
     header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions need {header} bytes, the file has {len(data)})")
     shape = tuple(int(d) for d in np.frombuffer(data[4:header], dtype=">i4"))
     dtype = np.dtype(_IDX_TYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
@@ -164,6 +171,30 @@ def mnist(path: str | Path, kind: str = "train", n_samples: int | None = None) -
     return Dataset("mnist", X, one_hot(labels, 10), f"MNIST {kind}", labels)
 
 
+def npz(path: str | Path, x_key: str = "X", y_key: str = "y") -> Dataset:
+    """Arrays from a user's ``.npz`` file, loaded with ``allow_pickle=False`` (no code can run).
+    X must be 2-D; y is (n, k), or 1-D: integer labels become one-hot, floats one column."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"npz data file {str(path)!r} does not exist")
+    with np.load(path, allow_pickle=False) as archive:
+        missing = [key for key in (x_key, y_key) if key not in archive.files]
+        if missing:
+            raise ValueError(f"{path} has no array {missing[0]!r} (arrays in the file: {archive.files})")
+        X, y = archive[x_key], archive[y_key]
+    if X.ndim != 2:
+        raise ValueError(f"{path}: {x_key} must be 2-D (samples, features), got shape {X.shape}")
+    labels = None
+    if y.ndim == 1:
+        if y.dtype.kind in "iu":
+            labels, y = y.astype(np.int64), one_hot(y.astype(np.int64))
+        else:
+            y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{path}: {y_key} has shape {y.shape}, expected ({X.shape[0]}, outputs) to match {x_key} {X.shape}")
+    return Dataset("npz", X.astype(np.float64), y.astype(np.float64), f"arrays {x_key}, {y_key} from {path.name}", labels)
+
+
 LOADERS: dict[str, Callable[..., Dataset]] = {
     "xor": xor,
     "and": and_,
@@ -173,6 +204,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "classification": classification,
     "regression": regression,
     "mnist": mnist,
+    "npz": npz,
 }
 
 

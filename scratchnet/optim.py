@@ -15,6 +15,9 @@ Keras SGD keeps ``v = mu v - lr g`` (equal to torch's ``-lr * b`` for a constant
 Keras epsilon is "epsilon hat" (torch eps * sqrt(1 - beta2^t)), RMSprop and Adagrad put
 Keras' epsilon inside the square root, Keras' Adagrad accumulator starts at 0.1.
 
+`LevenbergMarquardt` (MATLAB trainlm's rule, full batch) lives in `scratchnet.lm` and is
+re-exported here.
+
 State is inspectable: ``optimizer.state[param_name][slot]`` (arrays) and ``optimizer.iterations``;
 slots carry the framework's own names (torch: ``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``,
 ``square_avg``, ``grad_avg``, ``sum``; keras: ``momentum``, ``velocity``, ``velocity_hat``,
@@ -27,6 +30,7 @@ from typing import Mapping
 import numpy as np
 
 from scratchnet._checks import positive_number, unknown_name
+from scratchnet.lm import LevenbergMarquardt  # full-batch second-order trainer (trainlm's rule)
 
 CONVENTIONS = ("torch", "keras")
 

@@ -179,3 +179,19 @@ def test_tolerance_override_needs_a_reason():
         comparisons.Scenario.from_dict(raw)
     raw["tolerances"]["reason"] = "chaotic"
     assert comparisons.Scenario.from_dict(raw).tolerance().rtol == 1e-8
+
+
+def test_ctrl_c_keeps_the_records_so_far(monkeypatch):
+    create = reference.create
+
+    class Interrupted(ScratchnetBackend):
+        def step(self, X, y):
+            if self.optimizer.iterations == 4:
+                raise KeyboardInterrupt
+            return super().step(X, y)
+
+    monkeypatch.setattr(reference, "create", lambda n, p, c=None: Interrupted(p, c or "torch") if n == "scratchnet" else create(n, p, c))
+    result = comparisons.run("xor-sigmoid-sgd", backends=["scratchnet", "torch"], steps=10)
+    assert result.interrupted and not result.passed and result.steps_completed == 4
+    assert len(result.losses) == 4 and set(result.diffs.step) == {0, 1, 2, 3}
+    assert "interrupted after 4 of 10 steps" in result.verdict()

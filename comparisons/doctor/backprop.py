@@ -31,19 +31,19 @@ _LINEAR = sn.activations.Linear()
 
 @dataclass(frozen=True)
 class Variant:
-    """Deviations from exact backprop; `label` says what they are in words.
+    """Deviations from exact backprop.
 
     `output`: replaces the output-layer delta. `hidden[k]`: replaces the activation
     vector-Jacobian product of hidden layer k. `propagate[k]`: replaces ``delta_k @ W_k.T`` (k >= 1).
     `penalty`: the L2 term in dL/dW: "declared" (2 l2 W), "none", "half" (l2 W) or "with_bias"
-    (2 l2 b added to dL/db too).
+    (2 l2 b added to dL/db too). `l2`: the coefficient to use instead of the declared one.
     """
 
-    label: str = "exact backprop"
     output: OutputRule | None = None
     hidden: Mapping[int, HiddenRule] = field(default_factory=dict)
     propagate: Mapping[int, PropagateRule] = field(default_factory=dict)
     penalty: str = "declared"
+    l2: float | None = None
 
 
 def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, variant: Variant) -> Params:
@@ -55,17 +55,18 @@ def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarr
         _, grad_a = net.loss.value_and_delta(zs[-1], outs[-1], y, _LINEAR)
         delta = variant.output(zs[-1], outs[-1], y, grad_a, delta)
     grads: Params = {}
+    l2 = net.l2 if variant.l2 is None else variant.l2
     for layer in range(net.n_layers - 1, -1, -1):
         W = params[f"dense_{layer}.W"]
         inputs = X if layer == 0 else outs[layer - 1]
         grad_W = inputs.T @ delta
-        if net.l2 and variant.penalty != "none":
-            grad_W = grad_W + (net.l2 if variant.penalty == "half" else 2.0 * net.l2) * W
+        if l2 and variant.penalty != "none":
+            grad_W = grad_W + (l2 if variant.penalty == "half" else 2.0 * l2) * W
         grads[f"dense_{layer}.W"] = grad_W
         if net.bias:
             grad_b = delta.sum(axis=0)
-            if net.l2 and variant.penalty == "with_bias":
-                grad_b = grad_b + 2.0 * net.l2 * params[f"dense_{layer}.b"]
+            if l2 and variant.penalty == "with_bias":
+                grad_b = grad_b + 2.0 * l2 * params[f"dense_{layer}.b"]
             grads[f"dense_{layer}.b"] = grad_b
         if layer:
             rule = variant.propagate.get(layer)
@@ -75,6 +76,13 @@ def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarr
             hidden = variant.hidden.get(layer - 1)
             delta = hidden(z, a, grad_a, correct) if hidden else correct
     return {name: grads[name] for name in params}
+
+
+def penalty_sums(net: sn.MLP, params: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """(sum of W**2 over the weights, sum of b**2 over the biases) at canonical `params`."""
+    weights = sum(float(np.vdot(params[f"dense_{i}.W"], params[f"dense_{i}.W"])) for i in range(net.n_layers))
+    biases = sum(float(np.vdot(params[f"dense_{i}.b"], params[f"dense_{i}.b"])) for i in range(net.n_layers)) if net.bias else 0.0
+    return weights, biases
 
 
 def tie_layers(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray) -> dict[int, int]:
@@ -90,8 +98,7 @@ def right_derivative_at_zero(net: sn.MLP, layers: tuple[int, ...]) -> Variant:
     or ``z >= 0``) in `layers`, torch's convention elsewhere."""
     hidden = {layer: _right_at_zero for layer in layers if layer < net.n_layers - 1}
     output = _right_at_zero_output if net.n_layers - 1 in layers else None
-    names = ", ".join(str(layer) for layer in layers)
-    return Variant(label=f"derivative 1 at z == 0 in layer(s) {names}", output=output, hidden=hidden)
+    return Variant(output=output, hidden=hidden)
 
 
 def _right_at_zero(z, a, grad_a, correct):

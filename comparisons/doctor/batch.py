@@ -42,7 +42,7 @@ class Batch:
 
 def make_batch(net: sn.MLP, X: object, y: object, samples_as_columns: bool) -> Batch:
     """Validate X, y against the declared network and build both views."""
-    X_user, y_user = np.array(X, copy=True), np.array(y, copy=True)
+    X_user, y_user = np.array(X, copy=True, subok=True), np.array(y, copy=True, subok=True)
     if X_user.dtype.kind not in "biuf" or y_user.dtype.kind not in "biuf":
         raise DoctorInputError(f"X and y must be numeric arrays, got dtypes {X_user.dtype} and {y_user.dtype}")
     if not isinstance(samples_as_columns, (bool, np.bool_)):

@@ -34,6 +34,7 @@ class TensorComparison:
     fix: str | None = None
     pattern: list[str] = field(default_factory=list)
     needs_corroboration: bool = False
+    first_call: str | None = None  # for kind "stateful": what the first call alone looked like
 
 
 def tensors_close(user: np.ndarray, reference: np.ndarray, rtol: float, floor: float) -> bool:
@@ -69,7 +70,7 @@ def compare_tensor(user: np.ndarray, reference: np.ndarray, placement: Placement
         return result
     reference_scale = max(float(np.max(np.abs(reference), initial=0.0)), floor)
     if float(np.max(np.abs(user), initial=0.0)) <= 1e-3 * rtol * reference_scale:
-        result.kind = "zero"
+        result.kind, result.factor = "zero", 0.0
         return result
     if result.residual is not None and result.residual <= rtol:
         alpha = result.best_fit
@@ -105,6 +106,21 @@ def _measured(result: TensorComparison, user: np.ndarray, reference: np.ndarray,
         if norm_user > 0:
             result.cosine = float(np.vdot(user, reference)) / (norm_user * norm_reference)
     return result
+
+
+def bias_part_only(user: np.ndarray, reference: np.ndarray, placement: Placement, fans: tuple[int, int],
+                   rtol: float, floor: float) -> bool:
+    """True for a bias, or for an augmented weight whose weight block matches the reference and
+    whose bias row/column does not: then only a bias formula is wrong."""
+    if isinstance(placement, Bias):
+        return True
+    if not isinstance(placement, AugmentedWeight) or user.shape != reference.shape:
+        return False
+    rows_user = user if placement.layout == "in_out" else user.T
+    rows_reference = reference if placement.layout == "in_out" else reference.T
+    index = placement.bias_index(fans[0])
+    weights_match = tensors_close(np.delete(rows_user, index, axis=0), np.delete(rows_reference, index, axis=0), rtol, floor)
+    return weights_match and not tensors_close(rows_user[index], rows_reference[index], rtol, floor)
 
 
 def elementwise_pattern(user: np.ndarray, reference: np.ndarray, placement: Placement, fans: tuple[int, int], tolerance: float) -> list[str]:

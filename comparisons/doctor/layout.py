@@ -186,7 +186,8 @@ def canonical_mapping(spec: NetSpec) -> dict[str, Placement]:
 
 
 class NetworkLayout:
-    """A validated mapping: user name -> placement, with the user's array shapes.
+    """A validated mapping: user name -> placement, with the user's array shapes. `names` keeps
+    the mapping's order, which is the order of the findings.
 
     Raises `DoctorInputError` for a placement outside the network, a bias in a bias-free
     network, a network parameter placed twice or not at all, and a shape no declared layout has.
@@ -235,8 +236,7 @@ class NetworkLayout:
                 missing.append(f"the bias of layer {layer} (e.g. 'b{layer + 1}': Bias({layer}), shape ({fan_out},))")
         if missing:
             raise DoctorInputError("mapping does not cover every network parameter; missing " + "; ".join(missing))
-        order = {"W": 0, "b": 1}
-        self.names = sorted(mapping, key=lambda n: (mapping[n].layer, order[mapping[n].slots[0]]))
+        self.names = list(mapping)
         self.placements: dict[str, Placement] = {name: mapping[name] for name in self.names}
         self.shapes: dict[str, tuple[int, ...]] = {}
         for name in self.names:

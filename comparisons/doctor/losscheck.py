@@ -13,6 +13,7 @@ from typing import Mapping
 import numpy as np
 
 import scratchnet as sn
+from comparisons.doctor.backprop import penalty_sums
 from comparisons.doctor.factors import Context, format_factor, name_factor
 from comparisons.doctor.spec import NetSpec
 
@@ -53,9 +54,18 @@ def check_loss(user_loss: float | None, reference_loss: float, spec: NetSpec, pa
             parts.append(f"your loss is {format_factor(ratio)} times the declared one ({names[0].text}): a constant factor "
                          "or a different reduction")
         elif not alternative:
-            parts.append(f"your loss is {format_factor(ratio)} times the declared one, not a known constant, reduction or "
-                         "penalty difference: the forward pass or the loss formula differs")
+            parts.append(f"your loss is {format_factor(ratio)} times the declared one, not a known constant or reduction")
+            parts.append(_penalty_reading(user_loss - reference_loss, spec, params))
     return LossCheck("mismatch", user_loss, reference_loss, ratio, "; ".join(parts))
+
+
+def _penalty_reading(gap: float, spec: NetSpec, params: Mapping[str, np.ndarray]) -> str:
+    """How an L2 penalty would explain a loss difference `gap`, or that the forward pass differs."""
+    weights, _ = penalty_sums(spec.build(), params)
+    if weights > 0 and spec.l2 + gap / weights > 0:
+        return (f"an L2 penalty of {spec.l2 + gap / weights:.6g} * sum(W**2) would explain the difference (declared "
+                f"l2 = {spec.l2:g}); if there is none, the forward pass or the loss formula differs")
+    return "the forward pass or the loss formula differs"
 
 
 def _matching_declaration(user_loss: float, spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray,
@@ -64,12 +74,11 @@ def _matching_declaration(user_loss: float, spec: NetSpec, params: Mapping[str, 
     net = spec.build()
     zs, outs = net.forward(X, params)
     last = net.activations[-1]
-    weights = sum(float(np.vdot(params[f"dense_{i}.W"], params[f"dense_{i}.W"])) for i in range(net.n_layers))
-    biases = sum(float(np.vdot(params[f"dense_{i}.b"], params[f"dense_{i}.b"])) for i in range(net.n_layers)) if net.bias else 0.0
+    weights, biases = penalty_sums(net, params)
     losses = [name for name in sn.losses.NAMES if name == "squared_error" or last.name in ("sigmoid", "softmax")]
     scales = list(dict.fromkeys([spec.scale, 1.0, 0.5, 2.0]))
     penalties = [("declared", spec.l2 * weights)] + ([("none", 0.0), ("biases too", spec.l2 * (weights + biases))] if spec.l2 else [])
-    best = None
+    found: list[list[str]] = []
     for name, reduction, scale, (penalty, penalty_value) in itertools.product(losses, sn.losses.REDUCTIONS, scales, penalties):
         loss = sn.losses.Loss(name, reduction, scale)
         with np.errstate(all="ignore"):
@@ -82,6 +91,9 @@ def _matching_declaration(user_loss: float, spec: NetSpec, params: Mapping[str, 
             changes.append("no L2 penalty")
         elif penalty == "biases too":
             changes.append("the L2 penalty on the biases too")
-        if changes and (best is None or len(changes) < len(best)):
-            best = changes
-    return ", ".join(best) if best else None
+        if changes:
+            found.append(changes)
+    if not found:
+        return None
+    fewest = min(len(changes) for changes in found)
+    return " or ".join(dict.fromkeys(", ".join(changes) for changes in found if len(changes) == fewest))

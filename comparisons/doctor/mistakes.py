@@ -21,10 +21,9 @@ Derivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Mistake:
-    """`label`: what the code does, in words; `layer`: the layer it happens in (None: all)."""
+    """`label`: what the code does, in words; `variant`: backprop with that mistake."""
 
     label: str
-    layer: int | None
     variant: Variant
 
 
@@ -60,59 +59,73 @@ def derivative_slips(activation: str) -> list[tuple[str, Derivative]]:
     return slips.get(activation, [])
 
 
+def fitted_penalties(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
+                     user_grads: Mapping[str, np.ndarray], names: list[str], layout: NetworkLayout) -> list[Mistake]:
+    """L2 penalties with the coefficient fitted to the user's gradients (on the weights, or on
+    weights and biases), as mistakes for `match_mistake` to confirm or reject."""
+    data_only = layout.to_user(variant_gradients(net, params, X, y, Variant(l2=0.0)))
+    mistakes = []
+    for penalty, where in (("declared", "sum(W**2) on the weights"), ("with_bias", "sum(W**2 + b**2) on weights and biases")):
+        if penalty == "with_bias" and not net.bias:
+            continue
+        unit = layout.to_user(variant_gradients(net, params, X, y, Variant(l2=1.0, penalty=penalty)))
+        direction = {n: unit[n] - data_only[n] for n in names}
+        energy = sum(float(np.vdot(direction[n], direction[n])) for n in names)
+        if energy == 0:
+            continue
+        l2 = sum(float(np.vdot(user_grads[n] - data_only[n], direction[n])) for n in names) / energy
+        if l2 > 0 and not (penalty == "declared" and np.isclose(l2, net.l2)):
+            mistakes.append(Mistake(f"your code has an L2 penalty {l2:.6g} * {where} (declared: l2 = {net.l2:g} on the "
+                                    "weights only)", Variant(l2=l2, penalty=penalty)))
+    return mistakes
+
+
 def known_mistakes(net: sn.MLP, lr: float | None) -> list[Mistake]:
     """Every mistake that applies to `net` (and to update-only code with learning rate `lr`)."""
     mistakes: list[Mistake] = []
     last = net.n_layers - 1
     for layer, activation in enumerate(net.activations[:-1]):
         for text, slip in derivative_slips(activation.name):
-            mistakes.append(Mistake(f"in layer {layer}, {text}", layer, Variant(text, hidden={layer: _hidden_rule(slip)})))
+            mistakes.append(Mistake(f"in layer {layer}, {text}", Variant(hidden={layer: _hidden_rule(slip)})))
         if activation.name != "linear":
             text = f"the {activation.name} derivative of layer {layer} is missing: its delta is the upstream term without f'(z)"
-            mistakes.append(Mistake(text, layer, Variant(text, hidden={layer: lambda z, a, grad_a, correct: grad_a})))
+            mistakes.append(Mistake(text, Variant(hidden={layer: lambda z, a, grad_a, correct: grad_a})))
     output = net.activations[-1]
     fused = (output.name == "sigmoid" and net.loss.name != "squared_error") or (
         output.name == "softmax" and net.loss.name == "categorical_cross_entropy")
     if output.name == "softmax":
         mistakes.append(Mistake(
             "the softmax Jacobian is taken elementwise (only its diagonal a*(1-a)); softmax needs the full Jacobian, "
-            "a*(g - sum(g*a)) per sample, and with cross-entropy the output delta is simply a - y",
-            last, Variant("softmax elementwise", output=lambda z, a, y, grad_a, correct: grad_a * a * (1.0 - a))))
+            "a*(g - sum(g*a)) per sample, and with cross-entropy the output delta is simply a - y", Variant(output=lambda z, a, y, grad_a, correct: grad_a * a * (1.0 - a))))
     for text, slip in derivative_slips(output.name):
-        mistakes.append(Mistake(f"in the output layer, {text}", last,
-                                Variant(text, output=lambda z, a, y, grad_a, correct, slip=slip: grad_a * slip(z, a))))
+        mistakes.append(Mistake(f"in the output layer, {text}",
+                                Variant(output=lambda z, a, y, grad_a, correct, slip=slip: grad_a * slip(z, a))))
     if output.name != "linear":
         mistakes.append(Mistake(
-            f"the {output.name} derivative of the output layer is missing: the output delta is dL/da without f'(z)",
-            last, Variant("missing output derivative", output=lambda z, a, y, grad_a, correct: grad_a)))
+            f"the {output.name} derivative of the output layer is missing: the output delta is dL/da without f'(z)", Variant(output=lambda z, a, y, grad_a, correct: grad_a)))
     if fused:
         mistakes.append(Mistake(
             f"the {output.name} derivative a*(1-a) is applied on top of the cross-entropy delta a - y, which already "
-            "includes it (the squared-error formula reused)",
-            last, Variant("extra output derivative", output=lambda z, a, y, grad_a, correct: correct * a * (1.0 - a))))
+            "includes it (the squared-error formula reused)", Variant(output=lambda z, a, y, grad_a, correct: correct * a * (1.0 - a))))
     for layer in range(1, net.n_layers):
         fan_in, fan_out = net.sizes[layer], net.sizes[layer + 1]
         if fan_in == fan_out:
             mistakes.append(Mistake(
                 f"the delta of layer {layer - 1} is sent back through layer {layer}'s weights untransposed "
-                f"(delta @ W where delta @ W.T is due; silent because W is square)",
-                layer - 1, Variant("untransposed", propagate={layer: lambda delta, W, grad_W: delta @ W})))
+                f"(delta @ W where delta @ W.T is due; silent because W is square)", Variant(propagate={layer: lambda delta, W, grad_W: delta @ W})))
         if fan_out == 1:
             mistakes.append(Mistake(
                 f"the delta of layer {layer - 1} uses the layer-{layer} error directly (error * f'(z), broadcast) "
-                f"instead of (delta @ W.T) * f'(z): the weights of layer {layer} are missing from the upstream term",
-                layer - 1, Variant("broadcast error",
-                                   propagate={layer: lambda delta, W, grad_W: np.broadcast_to(delta, (delta.shape[0], W.shape[0]))})))
+                f"instead of (delta @ W.T) * f'(z): the weights of layer {layer} are missing from the upstream term", Variant(propagate={layer: lambda delta, W, grad_W: np.broadcast_to(delta, (delta.shape[0], W.shape[0]))})))
         if lr:
             mistakes.append(Mistake(
-                f"the weights of layer {layer} are updated before the delta of layer {layer - 1} is computed from them",
-                layer - 1, Variant("update order", propagate={layer: lambda delta, W, grad_W, lr=lr: delta @ (W - lr * grad_W).T})))
+                f"the weights of layer {layer} are updated before the delta of layer {layer - 1} is computed from them", Variant(propagate={layer: lambda delta, W, grad_W, lr=lr: delta @ (W - lr * grad_W).T})))
     if net.l2:
         mistakes += [
-            Mistake("the L2 gradient is applied to the biases too (the declared l2 penalises the weights only)", None,
-                    Variant("l2 on biases", penalty="with_bias")),
-            Mistake("the L2 gradient term 2*l2*W is missing", None, Variant("no l2", penalty="none")),
-            Mistake("the L2 gradient is l2*W instead of 2*l2*W (d/dW of l2*W**2 is 2*l2*W)", None, Variant("half l2", penalty="half")),
+            Mistake("the L2 gradient is applied to the biases too (the declared l2 penalises the weights only)",
+                    Variant(penalty="with_bias")),
+            Mistake("the L2 gradient term 2*l2*W is missing", Variant(penalty="none")),
+            Mistake("the L2 gradient is l2*W instead of 2*l2*W (d/dW of l2*W**2 is 2*l2*W)", Variant(penalty="half")),
         ]
     return mistakes
 
@@ -128,7 +141,8 @@ def match_mistake(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, 
     every parameter in `names` (user layout); exact matches (factor 1) are preferred."""
     matches = []
     with np.errstate(all="ignore"):
-        for mistake in known_mistakes(net, lr):
+        candidates = known_mistakes(net, lr) + fitted_penalties(net, params, X, y, user_grads, names, layout)
+        for mistake in candidates:
             expected = layout.to_user(variant_gradients(net, params, X, y, mistake.variant))
             if not all(np.all(np.isfinite(expected[n])) for n in names):
                 continue

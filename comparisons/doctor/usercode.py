@@ -6,7 +6,8 @@ Two kinds of user function:
   (returning None means it updated the arrays it was given in place). The implied gradient is
   ``(old - new) / lr``, which is the gradient for plain SGD and for the first step of momentum
   (velocity zero). If the function takes an ``lr``, ``learning_rate`` or ``eta`` argument the
-  doctor passes the learning rate, which lets it vary it (the learning-rate probe).
+  doctor passes the learning rate, which lets it vary it (the learning-rate probe); ``alpha``
+  and ``step_size`` count too.
 
 Every call gets fresh copies of params, X and y, and everything returned is copied (float64)
 before the next call, so the user's arrays are never modified and a function that returns the
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import inspect
 import traceback
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-LR_KEYWORDS = ("lr", "learning_rate", "eta")
+LR_KEYWORDS = ("lr", "learning_rate", "eta", "alpha", "step_size")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class Evaluation:
 
 
 def _copy(value: Any) -> Any:
-    return np.array(value, copy=True)
+    """A private copy that keeps ndarray subclasses (np.matrix code relies on matrix semantics)."""
+    return np.array(value, copy=True, subok=True)
 
 
 class UserCode:
@@ -98,13 +101,13 @@ class UserCode:
         try:
             returned = self.fn(inputs, X_in, y_in, **kwargs)
         except Exception as error:  # user code: any failure is reported, not raised
-            raise UserCodeFailed(UserCodeFailure(label, "exception", f"{type(error).__name__}: {error}", _user_traceback(error))) from None
-        low = any(np.asarray(v).dtype.itemsize < 8 for v in params.values() if np.asarray(v).dtype.kind == "f")
+            raise UserCodeFailed(UserCodeFailure(label, "exception", f"{type(error).__name__}: {error}", user_traceback(error))) from None
+        low = any(_low_precision(value) for value in params.values())
         if self.mode == "grad_fn":
             loss, grads = self._check_grad_return(returned, label)
             mutated = [n for n in self.names if not np.array_equal(inputs[n], params[n])]
             mutated += [n for n, new, old in (("X", X_in, X), ("y", y_in, y)) if not np.array_equal(new, old)]
-            low = low or any(np.asarray(grads[n]).dtype.itemsize < 8 for n in self.names)
+            low = low or any(_low_precision(grads[n]) for n in self.names)
             return Evaluation(loss, {n: np.array(grads[n], dtype=np.float64) for n in self.names}, low, mutated=mutated)
         new = inputs if returned is None else returned
         return self._implied_gradients(params, new, lr, label, low)
@@ -154,7 +157,7 @@ class UserCode:
         for name in self.names:
             before = np.asarray(old[name], dtype=np.float64)
             after = np.array(new[name], dtype=np.float64)
-            low = low or np.asarray(new[name]).dtype.itemsize < 8
+            low = low or _low_precision(new[name])
             if after.shape != before.shape and np.squeeze(after).shape == np.squeeze(before).shape:
                 after = after.reshape(before.shape)
             if after.shape != before.shape:
@@ -180,11 +183,17 @@ def _lr_keyword(fn: Callable) -> str | None:
     return None
 
 
-def _user_traceback(error: BaseException) -> str:
-    """The traceback without the doctor's own frame (the first one)."""
+def user_traceback(error: BaseException) -> str:
+    """The traceback of an exception from user code, without the doctor's and importlib's frames."""
     summary = traceback.TracebackException.from_exception(error)
-    frames = traceback.format_list(list(summary.stack)[1:])
-    return "".join(frames) + "".join(summary.format_exception_only())
+    doctor = str(Path(__file__).parent)
+    frames = [frame for frame in summary.stack if not frame.filename.startswith((doctor, "<frozen"))]
+    return "".join(traceback.format_list(frames)) + "".join(summary.format_exception_only())
+
+
+def _low_precision(value: Any) -> bool:
+    dtype = np.asarray(value).dtype
+    return dtype.kind == "f" and dtype.itemsize < 8
 
 
 def _short(value: Any) -> str:

@@ -1,0 +1,111 @@
+"""Benchmark 1: one SGD training step, scratchnet vs torch, MLP 784-256-256-10, batch 256.
+
+Prints ms/step for both, the ratio scratchnet/torch, and the GFLOP/s each achieves against a
+plain matrix product of the same total FLOP count measured in the same run (the practical
+limit of this machine's BLAS). Same thread count for NumPy's BLAS and torch.
+
+    python benchmarks/bench_train_step.py [--repeats 200] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+SIZES = [784, 256, 256, 10]
+BATCH = 256
+
+
+def train_step_flops(sizes=SIZES, batch=BATCH) -> float:
+    """Multiply-adds of forward (X W) and backward (dW = A^T delta, dA = delta W^T) matmuls, x2 for FLOPs."""
+    total = 0
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        total += batch * fan_in * fan_out * (3 if index else 2)  # the first layer needs no input gradient
+    return 2.0 * total
+
+
+def best_of(function, repeats: int) -> float:
+    for _ in range(5):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def scratchnet_step(dtype: str):
+    import scratchnet as sn
+
+    net = sn.MLP(SIZES, ["relu", "relu", "softmax"], loss="categorical_cross_entropy", reduction="batch_mean", dtype=dtype, seed=0)
+    rng = np.random.default_rng(0)
+    X = net.check_inputs(rng.random((BATCH, SIZES[0])))
+    y = net.check_targets(rng.integers(0, 10, BATCH), BATCH)
+    optimizer = sn.optim.SGD(lr=0.01)
+
+    def step():
+        _, grads = net.loss_and_grads_checked(X, y, net.params)
+        optimizer.step(net.params, grads)
+
+    return step
+
+
+def torch_step(dtype: str):
+    import torch
+
+    torch_dtype = getattr(torch, dtype)
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        layers.append(torch.nn.Linear(fan_in, fan_out, dtype=torch_dtype))
+        if index < len(SIZES) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, foreach=False)
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.random((BATCH, SIZES[0])).astype(dtype))
+    y = torch.from_numpy(rng.integers(0, 10, BATCH))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(X), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def matmul_reference(dtype: str):
+    """One (n x n) @ (n x n) product with the same FLOP count as a training step."""
+    n = int(round((train_step_flops() / 2.0) ** (1.0 / 3.0)))
+    rng = np.random.default_rng(0)
+    A, B = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+    out = np.empty((n, n), dtype=dtype)
+    return (lambda: np.matmul(A, B, out=out)), 2.0 * n**3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    flops = train_step_flops()
+    print(f"MLP {SIZES}, batch {BATCH}, SGD; {flops / 1e9:.3f} GFLOP per step; {args.threads} threads")
+    print(f"{'dtype':<8} {'scratchnet ms':>13} {'torch ms':>9} {'ratio':>6} {'sn GFLOP/s':>10} {'torch GFLOP/s':>13} {'matmul GFLOP/s':>14} {'sn/matmul':>9}")
+    with threadpool_limits(limits=args.threads):
+        for dtype in ("float32", "float64"):
+            ours = best_of(scratchnet_step(dtype), args.repeats)
+            theirs = best_of(torch_step(dtype), args.repeats)
+            product, product_flops = matmul_reference(dtype)
+            peak = product_flops / best_of(product, args.repeats)
+            print(f"{dtype:<8} {ours * 1e3:>13.3f} {theirs * 1e3:>9.3f} {ours / theirs:>6.2f} {flops / ours / 1e9:>10.1f} "
+                  f"{flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%}")
+
+
+if __name__ == "__main__":
+    main()

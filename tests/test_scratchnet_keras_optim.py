@@ -1,0 +1,115 @@
+"""Optimizers: `convention="keras"` against keras.optimizers (Keras 3 on TensorFlow, float64,
+hyperparameters passed as np.float64 by reference.keras_backend), and the documented torch/Keras
+differences measured on the real frameworks.
+
+Its own module because importing TensorFlow takes seconds.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+# As reference.keras_backend.import_keras does, before anything imports TensorFlow.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+pytest.importorskip("keras")
+
+import reference  # noqa: E402
+import scratchnet as sn  # noqa: E402
+from reference.protocol import OptimizerSpec, Problem  # noqa: E402
+
+# Keras variables' __array__ predates NumPy 2's copy keyword (reference.keras_backend reads state with np.array).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+PARITY_TOLERANCE = 5e-15  # normwise relative, free-running for STEPS steps
+DIFFERENT = 1e-9
+STEPS = 6
+
+CASES = [  # (optimizer, options); Keras has no dampening, and its weight decay is decoupled
+    ("sgd", {}),
+    ("sgd", {"lr": 0.1, "momentum": 0.9}),
+    ("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    ("adam", {}),
+    ("adam", {"lr": 0.01, "beta_1": 0.8, "beta_2": 0.99}),
+    ("adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+    ("adamw", {}),
+    ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"lr": 0.01, "rho": 0.8, "centered": True, "momentum": 0.9, "weight_decay": 0.01}),
+    ("adagrad", {}),
+    ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.3, "weight_decay": 0.01}),
+]
+
+
+def case_id(case) -> str:
+    name, options = case
+    return "-".join([name] + [f"{key}={value}" for key, value in options.items()])
+
+
+def problem(name: str, options: dict) -> tuple[Problem, np.ndarray, np.ndarray]:
+    net = sn.MLP([3, 5, 2], ["tanh", "linear"], init="torch_default", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 2))
+    return Problem(net.spec(), net.params, OptimizerSpec(name, options)), X, y
+
+
+def normwise_relative(actual, expected) -> float:
+    error = float(np.max(np.abs(np.asarray(actual) - np.asarray(expected)), initial=0.0))
+    scale = float(np.max(np.abs(expected), initial=0.0))
+    return error / scale if scale > 0 else error
+
+
+def lockstep_errors(first, second, X, y, compare_state: bool = True) -> dict[str, float]:
+    """Worst normwise relative difference per quantity over STEPS free-running steps."""
+    quantities = ("grads", "params", "state") if compare_state else ("grads", "params")
+    worst = dict.fromkeys(("loss",) + quantities, 0.0)
+    for indices in sn.data.batch_schedule(len(X), 4, STEPS, seed=0):
+        a, b = first.step(X[indices], y[indices]), second.step(X[indices], y[indices])
+        if compare_state:
+            assert sorted(a.state) == sorted(b.state)
+        for quantity in quantities:
+            mapping_a, mapping_b = getattr(a, quantity), getattr(b, quantity)
+            errors = [normwise_relative(mapping_a[name], mapping_b[name]) for name in mapping_b]
+            worst[quantity] = max([worst[quantity], *errors])
+        worst["loss"] = max(worst["loss"], normwise_relative(a.loss, b.loss))
+    return worst
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_keras_convention_matches_keras_optimizers(case):
+    spec, X, y = problem(*case)
+    errors = lockstep_errors(reference.create("scratchnet", spec, "keras"), reference.create("keras", spec), X, y)
+    assert max(errors.values()) < PARITY_TOLERANCE, errors
+
+
+def torch_vs_keras(name: str, options: dict) -> float:
+    """Worst parameter difference between torch.optim and keras.optimizers themselves."""
+    pytest.importorskip("torch")
+    spec, X, y = problem(name, options)
+    errors = lockstep_errors(reference.create("torch", spec), reference.create("keras", spec), X, y, compare_state=False)
+    return errors["params"]
+
+
+@pytest.mark.parametrize("case", [
+    ("sgd", {"lr": 0.1, "momentum": 0.9}),
+    ("adam", {"epsilon": 0.0}),
+    ("adamw", {"epsilon": 0.0, "weight_decay": 0.01}),
+    ("rmsprop", {"lr": 0.01, "rho": 0.9, "epsilon": 0.0}),
+    ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "epsilon": 0.0}),
+], ids=case_id)
+def test_torch_and_keras_agree_where_the_formulas_coincide(case):
+    assert torch_vs_keras(*case) < PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("case", [
+    ("adam", {"epsilon": 1e-8}),  # keras epsilon is "epsilon hat"
+    ("adam", {"epsilon": 0.0, "weight_decay": 0.1}),  # coupled L2 (torch) vs decoupled (keras)
+    ("rmsprop", {"lr": 0.01, "rho": 0.9, "epsilon": 1e-7}),  # keras epsilon inside the square root
+    ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "epsilon": 1e-7}),  # the same
+    ("adagrad", {}),  # defaults: keras accumulator starts at 0.1, lr 1e-3
+], ids=case_id)
+def test_torch_and_keras_differ_where_documented(case):
+    assert torch_vs_keras(*case) > DIFFERENT
