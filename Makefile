@@ -22,5 +22,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+gallery: $(STAMP)
+	$(BIN)/python -m comparisons.report.gallery
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

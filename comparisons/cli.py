@@ -17,7 +17,8 @@ EXAMPLES = {
     "report": "examples:\n  parity report reports/xor-sigmoid-sgd",
     "conventions": "examples:\n  parity conventions",
     "doctor": ("examples:\n  parity doctor my_net.py:loss_and_grads --spec doctor.toml\n"
-               "  parity doctor my_net.py:train_step --spec doctor.toml --step --lr 0.1"),
+               "  parity doctor my_net.py:train_step --spec doctor.toml --step --lr 0.1 --out reports/doctor\n"
+               "exit codes: 0 the gradients are right, 1 a gradient is wrong, 2 bad usage or spec"),
 }
 FORMATS = ("html", "md", "csv", "json", "parquet")
 
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("target", help="path/to/file.py:function")
     doctor.add_argument("--spec", required=True, type=Path, help="TOML with the NetSpec, mapping and data")
     doctor.add_argument("--step", action="store_true", help="the function is an update step (params, X, y) -> new params")
-    doctor.add_argument("--lr", type=float, help="learning rate used by the update step (with --step)")
+    doctor.add_argument("--lr", type=float, help="learning rate used by the update step (with --step; or lr in the spec)")
+    doctor.add_argument("--out", type=Path, help="also write doctor.html, doctor.md and doctor.json into this folder")
     return parser
 
 
@@ -119,7 +121,7 @@ def _cmd_run(args) -> int:
     out = args.out or Path("reports") / scenario.name
     written = write_report(comparison, out, formats=formats)
     _print_verdict(comparison)
-    print(f"report: {written.get('html', out)}")
+    print(f"report: {written.get('report.html', out)}")
     if comparison.interrupted:
         return 130
     return 0 if comparison.passed else 1
@@ -141,7 +143,7 @@ def _cmd_report(args) -> int:
     if not (args.directory / "summary.json").exists():
         raise UsageError(f"{args.directory} holds no saved records (summary.json missing); run `parity run` first")
     written = render(args.directory)
-    print(f"report: {written.get('html', args.directory)}")
+    print(f"report: {written.get('report.html', args.directory)}")
     return 0
 
 
@@ -158,14 +160,17 @@ def _cmd_doctor(args) -> int:
     path, _, function = args.target.rpartition(":")
     if not path or not function:
         raise UsageError(f"doctor target must look like path/to/file.py:function, got {args.target!r}")
-    if args.step and args.lr is None:
-        raise UsageError("--step needs --lr (the learning rate the update uses)")
     result = diagnose_file(path, function, args.spec, step=args.step, lr=args.lr)
     print(result)
+    if args.out is not None:
+        from comparisons.report.doctor_page import write_doctor_report
+
+        print(f"report: {write_doctor_report(result, args.out)['doctor.html']}")
     return 0 if result.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    from comparisons.doctor.spec import DoctorInputError
     from comparisons.spec import SpecError
 
     args = _parser().parse_args(argv)
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                "conventions": _cmd_conventions, "doctor": _cmd_doctor}[args.command]
     try:
         return handler(args)
-    except (UsageError, SpecError, FileNotFoundError) as error:
+    except (UsageError, SpecError, DoctorInputError, FileNotFoundError) as error:
         print(f"parity {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -49,28 +49,40 @@ def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance) ->
     if a.size == 0:
         return TensorDiff(0.0, 0.0, 1.0, 0.0, 0, 0.0, 0.0, tolerance.atol, True)
     with np.errstate(invalid="ignore", over="ignore"):
-        error = np.abs(a - b)
+        error = np.subtract(a, b)
+        np.abs(error, out=error)
+        index = int(np.argmax(error))  # NaN wins argmax, so a finite maximum means every entry is finite
+        max_abs = float(error[index])
+        if np.isfinite(max_abs) and np.isfinite(a[index]):
+            scale = float(max(b.max(), -b.min()))
+            dot, norm_a, norm_b = float(a @ b), float(np.sqrt(a @ a)), float(np.sqrt(b @ b))
+        else:
+            index, max_abs, scale, dot, norm_a, norm_b = _nonfinite_statistics(a, b, error)
+    floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
+    max_rel = max_abs / max(scale, floor, np.finfo(np.float64).tiny)
+    if norm_a == 0 and norm_b == 0:
+        cosine = 1.0
+    elif norm_a == 0 or norm_b == 0 or not np.isfinite(norm_a * norm_b):
+        cosine = 0.0 if norm_a == 0 or norm_b == 0 else float(np.dot(a / norm_a, b / norm_b))
+    else:
+        cosine = min(1.0, max(-1.0, dot / (norm_a * norm_b)))
+    allowed = tolerance.allowed(scale)
+    return TensorDiff(max_abs, max_rel, cosine, scale, index, float(a[index]), float(b[index]), allowed, max_abs <= allowed)
+
+
+def _nonfinite_statistics(a: np.ndarray, b: np.ndarray, error: np.ndarray):
+    """The slow path when NaN/Inf appear: equal non-finite entries count as equal, the others as
+    an infinite error; scale, dot products and norms use the entries finite in both."""
     same_nonfinite = ~np.isfinite(a) & ((a == b) | (np.isnan(a) & np.isnan(b)))
     error[same_nonfinite] = 0.0
     error[np.isnan(error)] = np.inf
     index = int(np.argmax(error))
-    max_abs = float(error[index])
     finite_b = np.abs(b[np.isfinite(b)])
     scale = float(finite_b.max()) if finite_b.size else 0.0
-    floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
-    max_rel = max_abs / max(scale, floor, np.finfo(np.float64).tiny)
     finite = np.isfinite(a) & np.isfinite(b)
+    fa, fb = a[finite], b[finite]
     with np.errstate(over="ignore", invalid="ignore"):
-        norm_a, norm_b = np.linalg.norm(a[finite]), np.linalg.norm(b[finite])
-    if norm_a == 0 and norm_b == 0:
-        cosine = 1.0
-    elif norm_a == 0 or norm_b == 0:
-        cosine = 0.0
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            cosine = float(np.dot(a[finite] / norm_a, b[finite] / norm_b))
-    allowed = tolerance.allowed(scale)
-    return TensorDiff(max_abs, max_rel, cosine, scale, index, float(a[index]), float(b[index]), allowed, max_abs <= allowed)
+        return index, float(error[index]), scale, float(fa @ fb), float(np.linalg.norm(fa)), float(np.linalg.norm(fb))
 
 
 class DiffTable:

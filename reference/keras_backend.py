@@ -75,6 +75,13 @@ _SLOTS = {
 }
 
 
+def _numpy(tensor, dtype) -> np.ndarray:
+    """A NumPy copy of a TF tensor or Keras variable (`.numpy()`, which avoids NumPy 2's
+    deprecated __array__ path)."""
+    value = tensor.numpy() if hasattr(tensor, "numpy") else np.asarray(tensor)
+    return np.array(value, dtype=dtype, copy=True)
+
+
 def _keras_activation(spec, keras):
     import scratchnet as sn
 
@@ -173,7 +180,7 @@ class KerasBackend:
         return loss, tape.gradient(loss, self.model.trainable_variables)
 
     def _canonical(self, tensors) -> Params:
-        return {name: np.array(tensor, dtype=self.dtype, copy=True) for name, tensor in zip(self.names, tensors)}
+        return {name: _numpy(tensor, self.dtype) for name, tensor in zip(self.names, tensors)}
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
         loss, grads = self._loss_and_grad_tensors(X, y)
@@ -182,7 +189,7 @@ class KerasBackend:
         state = {}
         for slot, attribute in _SLOTS[type(self.optimizer).__name__].items():
             for name, variable in zip(self.names, getattr(self.optimizer, attribute, None) or []):
-                state[f"{name}/{slot}"] = np.array(variable, dtype=self.dtype, copy=True)
+                state[f"{name}/{slot}"] = _numpy(variable, self.dtype)
         return StepRecord(int(self.optimizer.iterations.numpy()), float(loss), record_grads, self.get_params(), state)
 
     def get_params(self) -> Params:

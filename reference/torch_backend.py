@@ -157,6 +157,7 @@ class TorchBackend:
             kwargs["betas"] = (options.get("beta_1", 0.9), options.get("beta_2", 0.999))
         optimizer_class = getattr(torch.optim, _OPTIMIZER_CLASSES[name])
         self.optimizer = optimizer_class(self.network.parameters, foreach=False, **kwargs)
+        self.steps_taken = 0
 
     def _tensor(self, array):
         return self.torch.from_numpy(np.ascontiguousarray(array, dtype=self.network.spec["dtype"]))
@@ -173,8 +174,8 @@ class TorchBackend:
                 if slot != "step" and hasattr(value, "numpy"):
                     array = value.detach().numpy()
                     state[f"{name}/{slot}"] = np.ascontiguousarray(array.T if name.endswith(".W") else array).copy()
-        step = len(self.optimizer.state) and int(next(iter(self.optimizer.state.values())).get("step", 0))
-        return StepRecord(step, float(loss.detach()), grads, self.get_params(), state)
+        self.steps_taken += 1
+        return StepRecord(self.steps_taken, float(loss.detach()), grads, self.get_params(), state)
 
     def get_params(self) -> Params:
         return self.network.export()

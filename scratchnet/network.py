@@ -68,6 +68,11 @@ class MLP:
                     f"softmax is only allowed on the last layer, found at layer {index} of "
                     f"{len(self.activations)}; use e.g. 'sigmoid' or 'tanh' for hidden layers"
                 )
+        if self.activations[-1].name == "softmax" and self.sizes[-1] == 1:
+            raise ValueError(
+                "softmax over a single output unit is always 1 (its gradient is 0); use 'sigmoid' for one "
+                "output, or give the last layer one unit per class"
+            )
         self.loss = Loss(loss, reduction, positive_number("scale", scale))
         self.loss.check_activation(self.activations[-1])
         self.l2 = positive_number("l2", l2, allow_zero=True)

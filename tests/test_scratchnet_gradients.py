@@ -152,8 +152,8 @@ def random_problems(draw):
     sizes = draw(st.lists(st.integers(1, 6), min_size=n_layers + 1, max_size=n_layers + 1))
     loss = draw(st.sampled_from(("categorical_cross_entropy", "binary_cross_entropy", "squared_error")))
     output = draw(st.sampled_from([output for output, paired in OUTPUT_LOSS if paired == loss]))
-    if output == "softmax" and loss == "binary_cross_entropy":
-        sizes[-1] = max(sizes[-1], 2)  # a one-unit softmax is constantly 1, so BCE would be log(0)
+    if output == "softmax":
+        sizes[-1] = max(sizes[-1], 2)  # a one-unit softmax is constantly 1: MLP refuses it
     hidden = draw(st.lists(st.sampled_from(HYPOTHESIS_HIDDEN), min_size=n_layers - 1, max_size=n_layers - 1))
     net = sn.MLP(
         sizes, hidden + [output], loss=loss,

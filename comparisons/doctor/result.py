@@ -120,7 +120,8 @@ class DiagnosisResult:
     def __str__(self) -> str:
         lines = [self._headline()]
         lines.append(f"  network    {self.network}")
-        lines.append(f"  reference  {self.reference}, at your weights on {self.batch_size} samples")
+        if self.batch_size:
+            lines.append(f"  reference  {self.reference}, at your weights on {self.batch_size} samples")
         if self.error is not None:
             lines.append("")
             lines.extend(str(self.error).splitlines())
