@@ -19,14 +19,9 @@ pytest.importorskip("keras")
 
 import reference  # noqa: E402
 import scratchnet as sn  # noqa: E402
-from reference.protocol import OptimizerSpec, Problem  # noqa: E402
+from optim_support import DIFFERENT, PARITY_TOLERANCE, STEPS, case_id, normwise_relative, problem  # noqa: E402
 
-# Keras variables' __array__ predates NumPy 2's copy keyword (reference.keras_backend reads state with np.array).
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
-PARITY_TOLERANCE = 5e-15  # normwise relative, free-running for STEPS steps
-DIFFERENT = 1e-9
-STEPS = 6
 
 CASES = [  # (optimizer, options); Keras has no dampening, and its weight decay is decoupled
     ("sgd", {}),
@@ -42,24 +37,6 @@ CASES = [  # (optimizer, options); Keras has no dampening, and its weight decay 
     ("adagrad", {}),
     ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.3, "weight_decay": 0.01}),
 ]
-
-
-def case_id(case) -> str:
-    name, options = case
-    return "-".join([name] + [f"{key}={value}" for key, value in options.items()])
-
-
-def problem(name: str, options: dict) -> tuple[Problem, np.ndarray, np.ndarray]:
-    net = sn.MLP([3, 5, 2], ["tanh", "linear"], init="torch_default", seed=0)
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 2))
-    return Problem(net.spec(), net.params, OptimizerSpec(name, options)), X, y
-
-
-def normwise_relative(actual, expected) -> float:
-    error = float(np.max(np.abs(np.asarray(actual) - np.asarray(expected)), initial=0.0))
-    scale = float(np.max(np.abs(expected), initial=0.0))
-    return error / scale if scale > 0 else error
 
 
 def lockstep_errors(first, second, X, y, compare_state: bool = True) -> dict[str, float]:

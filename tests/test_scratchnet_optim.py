@@ -10,11 +10,8 @@ import pytest
 
 import reference
 import scratchnet as sn
-from reference.protocol import OptimizerSpec, Problem
+from optim_support import DIFFERENT, PARITY_TOLERANCE, STEPS, case_id, normwise_relative, problem
 
-PARITY_TOLERANCE = 5e-15  # normwise relative, free-running for STEPS steps
-DIFFERENT = 1e-9  # a convention difference must show far above rounding
-STEPS = 6
 
 CASES = [  # (optimizer, options); options left out take each framework's own defaults
     ("sgd", {}),
@@ -31,24 +28,6 @@ CASES = [  # (optimizer, options); options left out take each framework's own de
     ("adagrad", {}),
     ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "weight_decay": 0.01}),
 ]
-
-
-def case_id(case) -> str:
-    name, options = case
-    return "-".join([name] + [f"{key}={value}" for key, value in options.items()])
-
-
-def problem(name: str, options: dict) -> tuple[Problem, np.ndarray, np.ndarray]:
-    net = sn.MLP([3, 5, 2], ["tanh", "linear"], init="torch_default", seed=0)
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 2))
-    return Problem(net.spec(), net.params, OptimizerSpec(name, options)), X, y
-
-
-def normwise_relative(actual, expected) -> float:
-    error = float(np.max(np.abs(np.asarray(actual) - np.asarray(expected)), initial=0.0))
-    scale = float(np.max(np.abs(expected), initial=0.0))
-    return error / scale if scale > 0 else error
 
 
 def lockstep_errors(first: reference.Backend, second: reference.Backend, X, y, steps: int = STEPS,
