@@ -1,8 +1,10 @@
 """Benchmark 1: one SGD training step, scratchnet vs torch, MLP 784-256-256-10, batch 256.
 
-Prints ms/step for both, the ratio scratchnet/torch, and the GFLOP/s each achieves against a
-plain matrix product of the same total FLOP count measured in the same run (the practical
-limit of this machine's BLAS). Same thread count for NumPy's BLAS and torch.
+Prints ms/step for both (medians; the two steps and the reference product take turns in
+blocks of calls), the ratio scratchnet/torch, and the GFLOP/s each achieves against a plain square
+matrix product of the same total FLOP count measured in the same run (the practical limit of
+this machine's BLAS), and against the step's own products alone (same shapes, preallocated: the
+BLAS floor of any implementation). Same thread count for NumPy's BLAS and torch.
 
     python benchmarks/bench_train_step.py [--repeats 200] [--threads N]
 """
@@ -26,15 +28,20 @@ def train_step_flops(sizes=SIZES, batch=BATCH) -> float:
     return 2.0 * total
 
 
-def best_of(function, repeats: int) -> float:
-    for _ in range(5):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def interleaved_medians(functions: list, repeats: int, block: int = 25) -> list[float]:
+    """Median seconds per call of each function. The functions take turns in blocks of `block`
+    calls (the first 5 of each block discarded as warm-up: NumPy's and torch's thread pools
+    spin-wait and fight when they alternate call by call), so that drifting machine load
+    affects all of them alike and the ratios stay fair."""
+    times = [[] for _ in functions]
+    for _ in range(max(1, repeats // block)):
+        for index, function in enumerate(functions):
+            for call in range(block + 5):
+                start = time.perf_counter()
+                function()
+                if call >= 5:
+                    times[index].append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
 
 
 def scratchnet_step(dtype: str):
@@ -85,6 +92,28 @@ def matmul_reference(dtype: str):
     return (lambda: np.matmul(A, B, out=out)), 2.0 * n**3
 
 
+def step_matmuls(dtype: str):
+    """Only the step's own products (forward X W, backward A^T delta and delta W^T), same
+    shapes, preallocated: the BLAS time a training step cannot go below."""
+    rng = np.random.default_rng(0)
+    widths = SIZES
+    weights = [rng.random((a, b)).astype(dtype) for a, b in zip(widths[:-1], widths[1:])]
+    acts = [rng.random((BATCH, w)).astype(dtype) for w in widths]
+    deltas = [rng.random((BATCH, w)).astype(dtype) for w in widths[1:]]
+    outs_fwd = [np.empty((BATCH, b), dtype) for b in widths[1:]]
+    outs_dw = [np.empty(w.shape, dtype) for w in weights]
+    outs_da = [np.empty((BATCH, a), dtype) for a in widths[:-1]]
+
+    def products():
+        for i, W in enumerate(weights):
+            np.matmul(acts[i], W, out=outs_fwd[i])
+            np.matmul(acts[i].T, deltas[i], out=outs_dw[i])
+            if i:
+                np.matmul(deltas[i], W.T, out=outs_da[i])
+
+    return products
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
@@ -96,15 +125,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     flops = train_step_flops()
     print(f"MLP {SIZES}, batch {BATCH}, SGD; {flops / 1e9:.3f} GFLOP per step; {args.threads} threads")
-    print(f"{'dtype':<8} {'scratchnet ms':>13} {'torch ms':>9} {'ratio':>6} {'sn GFLOP/s':>10} {'torch GFLOP/s':>13} {'matmul GFLOP/s':>14} {'sn/matmul':>9}")
+    print(f"{'dtype':<8} {'scratchnet ms':>13} {'torch ms':>9} {'ratio':>6} {'sn GFLOP/s':>10} {'torch GFLOP/s':>13} "
+          f"{'matmul GFLOP/s':>14} {'sn/matmul':>9} {'products ms':>11} {'sn/products':>11}")
     with threadpool_limits(limits=args.threads):
         for dtype in ("float32", "float64"):
-            ours = best_of(scratchnet_step(dtype), args.repeats)
-            theirs = best_of(torch_step(dtype), args.repeats)
             product, product_flops = matmul_reference(dtype)
-            peak = product_flops / best_of(product, args.repeats)
+            ours, theirs, product_seconds, products = interleaved_medians(
+                [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)], args.repeats)
+            peak = product_flops / product_seconds
             print(f"{dtype:<8} {ours * 1e3:>13.3f} {theirs * 1e3:>9.3f} {ours / theirs:>6.2f} {flops / ours / 1e9:>10.1f} "
-                  f"{flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%}")
+                  f"{flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%} {products * 1e3:>11.3f} "
+                  f"{products / ours:>11.0%}")
 
 
 if __name__ == "__main__":
