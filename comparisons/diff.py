@@ -18,6 +18,7 @@ number of statistics, not with tensor size x steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,80 @@ class TensorDiff:
     reference_value: float
     allowed: float
     passed: bool
+
+
+@dataclass(frozen=True)
+class DiffBatch:
+    """The statistics of several tensor pairs at once: each field has one entry per pair."""
+
+    max_abs: np.ndarray
+    max_rel: np.ndarray
+    cosine: np.ndarray
+    scale: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+    reference_value: np.ndarray
+    allowed: np.ndarray
+    passed: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.max_abs)
+
+    def row(self, i: int) -> TensorDiff:
+        return TensorDiff(float(self.max_abs[i]), float(self.max_rel[i]), float(self.cosine[i]), float(self.scale[i]),
+                          int(self.index[i]), float(self.value[i]), float(self.reference_value[i]),
+                          float(self.allowed[i]), bool(self.passed[i]))
+
+
+_CONCATENATE_BELOW = 65536  # total elements below which one concatenated pass beats per-tensor calls
+
+
+def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray], tolerance: Tolerance) -> DiffBatch:
+    """`compare` for a list of tensor pairs in a few vectorized passes over their concatenation
+    (segment reductions), so that many small tensors cost little more than one large one.
+    Pairs holding NaN/Inf, or empty ones, take `compare`'s per-tensor path."""
+    if len(checked) != len(reference):
+        raise ValueError(f"compare_many needs as many checked tensors as references, got {len(checked)} and {len(reference)}")
+    for left, right in zip(checked, reference):
+        if np.shape(left) != np.shape(right):
+            raise ValueError(f"cannot compare shapes {np.shape(left)} and {np.shape(right)}")
+    sizes = np.array([np.size(r) for r in reference], dtype=np.int64)
+    if not len(sizes) or not sizes.all() or sizes.sum() > _CONCATENATE_BELOW:
+        # large tensors: one lean pass set each (concatenating would only add two copies)
+        rows = [compare(left, right, tolerance) for left, right in zip(checked, reference)]
+        return _batch_from_rows(rows)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    a = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in checked])
+    b = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in reference])
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(a - b)
+        max_abs = np.maximum.reduceat(error, starts)
+        finite = np.isfinite(max_abs) & np.isfinite(np.add.reduceat(a, starts))
+        scale = np.maximum.reduceat(np.abs(b), starts)
+        dot = np.add.reduceat(a * b, starts)
+        norms = np.sqrt(np.add.reduceat(a * a, starts)) * np.sqrt(np.add.reduceat(b * b, starts))
+    index = np.array([int(np.argmax(error[start:start + size])) for start, size in zip(starts, sizes)])
+    value, reference_value = a[starts + index], b[starts + index]
+    floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
+    max_rel = max_abs / np.maximum(np.maximum(scale, floor), np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.where(norms > 0, np.clip(dot / np.where(norms > 0, norms, 1.0), -1.0, 1.0), 0.0)
+    zero_both = (scale == 0) & (np.maximum.reduceat(np.abs(a), starts) == 0)
+    cosine[zero_both] = 1.0
+    allowed = tolerance.atol + tolerance.rtol * scale
+    batch = DiffBatch(max_abs, max_rel, cosine, scale, index, value, reference_value, allowed, max_abs <= allowed)
+    for i in np.flatnonzero(~finite | ~np.isfinite(norms)):
+        row = compare(checked[i], reference[i], tolerance)
+        for name in DiffBatch.__dataclass_fields__:
+            getattr(batch, name)[i] = getattr(row, name)
+    return batch
+
+
+def _batch_from_rows(rows: list[TensorDiff]) -> DiffBatch:
+    columns = {name: np.array([getattr(row, name) for row in rows]) for name in DiffBatch.__dataclass_fields__}
+    columns["index"] = columns["index"].astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
+    columns["passed"] = columns["passed"].astype(bool) if rows else np.zeros(0, dtype=bool)
+    return DiffBatch(**columns)
 
 
 def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> TensorDiff:
@@ -123,6 +198,25 @@ class DiffTable:
         for name, value in zip(self.CODED, (backend, reference, quantity, param, expected)):
             self._codes[name][row] = self._vocab[name].setdefault(value, len(self._vocab[name]))
         self._size += 1
+
+    def extend(self, step: int, backend: str, reference: str, quantities: Sequence[str], params: Sequence[str],
+               batch: DiffBatch, expected: Sequence[str]) -> None:
+        """Append one row per entry of `batch` (quantities[i], params[i], expected[i])."""
+        n = len(batch)
+        while self._size + n > len(self._step):
+            self._grow()
+        rows = slice(self._size, self._size + n)
+        self._step[rows] = step
+        self._index[rows] = batch.index
+        self._passed[rows] = batch.passed
+        for name in self.NUMERIC:
+            self._numeric[name][rows] = getattr(batch, name)
+        for name, value in (("backend", backend), ("reference", reference)):
+            self._codes[name][rows] = self._vocab[name].setdefault(value, len(self._vocab[name]))
+        for name, values in (("quantity", quantities), ("param", params), ("expected", expected)):
+            vocab = self._vocab[name]
+            self._codes[name][rows] = [vocab.setdefault(v, len(vocab)) for v in values]
+        self._size += n
 
     def to_frame(self) -> pd.DataFrame:
         """Columns: step, backend, reference, quantity, param, max_abs, max_rel, cosine, scale,

@@ -34,7 +34,7 @@ import reference
 import scratchnet as sn
 from comparisons import catalog, conventions, scipy_runner
 from comparisons.comparison import BackendFailure, Comparison, Divergence
-from comparisons.diff import DiffTable, compare
+from comparisons.diff import DiffTable, compare_many
 from comparisons.spec import Scenario, SpecError
 from comparisons.tolerances import Tolerance
 from reference.protocol import OptimizerSpec, Problem, StepRecord
@@ -154,6 +154,7 @@ class _Run:
         problem = Problem(net.spec(), net.params, OptimizerSpec(scenario.optimizer["name"], scenario.optimizer_options))
         backends = self._build(problem)
         pairs = self._pairs(backends)
+        loop_started = time.perf_counter()
         anchor_source = scenario.reference if scenario.reference in backends else next(iter(backends), None)
         steps_completed, interrupted = 0, False
         schedule = sn.data.batch_schedule(X.shape[0], scenario.run["batch_size"], scenario.steps,
@@ -188,6 +189,7 @@ class _Run:
                     self.progress(steps_completed, scenario.steps)
         except KeyboardInterrupt:
             interrupted = True
+        self.seconds["lockstep_loop"] = time.perf_counter() - loop_started
         for name, values in self.losses.items():
             values.extend([np.nan] * (steps_completed - len(values)))
         import pandas as pd
@@ -202,47 +204,61 @@ class _Run:
         )
 
     def _diff(self, step: int, records: dict[str, StepRecord], pairs) -> None:
-        gaps: dict[tuple[str, str, str], bool] = {}  # (convention twin, quantity, param) -> gap beyond tolerance
+        gaps: dict[str, dict[tuple[str, str], bool]] = {}  # convention twin -> (quantity, param) -> gap beyond tolerance
         ordered = sorted(pairs, key=lambda p: p[2] != "gap")  # measure gaps first
         for checked, against, kind in ordered:
             if checked not in records or against not in records:
                 continue
-            a, b = records[checked], records[against]
-            for quantity, param, left, right in _quantities(a, b):
-                diff = compare(left, right, self.tolerance)
-                expected = ""
-                if kind == "gap":
-                    gaps[(checked, quantity, param)] = not diff.passed
-                    expected = "convention"
-                elif kind == "cross":
-                    twin = f"scratchnet[{_CONVENTION_OF[checked]}]"
-                    if gaps.get((twin, quantity, param), False):
-                        expected = "convention"
-                self.table.append(step, checked, against, quantity, param, diff, expected)
-                if not diff.passed and not expected and self.first_divergence is None:
-                    index = tuple(int(i) for i in np.unravel_index(diff.index, np.shape(right))) if np.ndim(right) else ()
-                    self.first_divergence = Divergence(
-                        step, checked, against, quantity, param, index, (diff.value, diff.reference_value),
-                        diff.max_abs, diff.max_rel, diff.allowed, self.tolerance,
-                        np.array(left, copy=True), np.array(right, copy=True),
-                    )
+            quantities, names, lefts, rights = _quantities(records[checked], records[against])
+            batch = compare_many(lefts, rights, self.tolerance)  # one vectorized pass per pairing
+            keys = list(zip(quantities, names))
+            if kind == "gap":
+                gaps[checked] = dict(zip(keys, ~batch.passed))
+                expected = ["convention"] * len(keys)
+            elif kind == "cross":
+                gap = gaps.get(f"scratchnet[{_CONVENTION_OF[checked]}]", {})
+                expected = ["convention" if gap.get(key, False) else "" for key in keys]
+            else:
+                expected = [""] * len(keys)
+            self.table.extend(step, checked, against, quantities, names, batch, expected)
+            if self.first_divergence is None:
+                failing = [i for i in np.flatnonzero(~batch.passed) if not expected[i]]
+                if failing:
+                    i = failing[0]
+                    self._record_divergence(step, checked, against, quantities[i], names[i], lefts[i], rights[i], batch.row(i))
+
+    def _record_divergence(self, step, checked, against, quantity, param, left, right, diff) -> None:
+        index = tuple(int(i) for i in np.unravel_index(diff.index, np.shape(right))) if np.ndim(right) else ()
+        self.first_divergence = Divergence(
+            step, checked, against, quantity, param, index, (diff.value, diff.reference_value),
+            diff.max_abs, diff.max_rel, diff.allowed, self.tolerance,
+            np.array(left, copy=True), np.array(right, copy=True),
+        )
 
 
 def _quantities(a: StepRecord, b: StepRecord):
-    yield "loss", "loss", np.float64(a.loss), np.float64(b.loss)
-    for name in b.grads:
-        yield "grad", name, a.grads[name], b.grads[name]
-    for name in b.params:
-        yield "param", name, a.params[name], b.params[name]
-    for key in b.state:
-        if key in a.state:
-            yield "state", key, a.state[key], b.state[key]
+    """Parallel lists (quantity, param, checked tensor, reference tensor) over loss, gradients,
+    weights and the optimizer state both records hold, in that order."""
+    quantities, names, lefts, rights = ["loss"], ["loss"], [np.float64(a.loss)], [np.float64(b.loss)]
+    for quantity, left, right in (("grad", a.grads, b.grads), ("param", a.params, b.params), ("state", a.state, b.state)):
+        for name in right:
+            if name in left:
+                quantities.append(quantity)
+                names.append(name)
+                lefts.append(left[name])
+                rights.append(right[name])
+    return quantities, names, lefts, rights
 
 
 def _finite(record: StepRecord) -> bool:
-    return bool(np.isfinite(record.loss)) and all(
-        np.all(np.isfinite(v)) for group in (record.grads, record.params) for v in group.values()
-    )
+    """No NaN/Inf in the loss, gradients or weights. A finite sum proves every entry finite
+    (one reduction, no temporary); only a non-finite sum needs the elementwise check, since a
+    sum of large finite entries can overflow."""
+    if not np.isfinite(record.loss):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(np.isfinite(v.sum()) or np.all(np.isfinite(v)) for group in (record.grads, record.params)
+                   for v in group.values())
 
 
 def _describe(error: BaseException) -> str:

@@ -88,7 +88,7 @@ class TorchNetwork:
         out = {}
         for name, tensor in zip(self.names, tensors):
             value = tensor.detach().cpu().numpy()
-            out[name] = np.ascontiguousarray(value.T if name.endswith(".W") else value).copy()
+            out[name] = np.array(value.T if name.endswith(".W") else value, order="C", copy=True)
         return out
 
     def logits(self, X):
@@ -173,7 +173,7 @@ class TorchBackend:
             for slot, value in self.optimizer.state.get(parameter, {}).items():
                 if slot != "step" and hasattr(value, "numpy"):
                     array = value.detach().numpy()
-                    state[f"{name}/{slot}"] = np.ascontiguousarray(array.T if name.endswith(".W") else array).copy()
+                    state[f"{name}/{slot}"] = np.array(array.T if name.endswith(".W") else array, order="C", copy=True)
         self.steps_taken += 1
         return StepRecord(self.steps_taken, float(loss.detach()), grads, self.get_params(), state)
 
