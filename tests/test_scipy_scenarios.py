@@ -58,3 +58,13 @@ def test_lm_with_fewer_residuals_than_parameters_explains_least_squares():
     result = comparisons.run(comparisons.Scenario.from_dict(raw), backends=["scratchnet"], reference="scratchnet")
     error = result.extras["least_squares_lm"]["error"]
     assert "10 residuals" in error and "16 parameters" in error and "method='trf'" in error
+
+
+@pytest.mark.parametrize("method, options", [("lbfgs", {"maxiter": 15}), ("cg", {"maxiter": 10})])
+def test_lbfgs_and_cg_run_through_the_same_engine(method, options):
+    raw = comparisons.catalog.get("digits-ng-tnc").to_dict()
+    raw["optimizer"] = {"name": method, **options}
+    raw.pop("race")
+    result = comparisons.run(comparisons.Scenario.from_dict(raw), backends=["scratchnet", "torch"], mode="anchored")
+    assert result.passed and result.steps_completed > 5
+    assert result.extras["runs"]["scratchnet"]["iterations"] == result.steps_completed - 1
