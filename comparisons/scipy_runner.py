@@ -131,12 +131,14 @@ def _minimize_histories(scenario, X, y, net, x0, method, options, failures, seco
             failures[name] = BackendFailure(name, None, describe(error), traceback.format_exc())
         seconds[name] = time.perf_counter() - started
     if scenario.mode == "anchored" and scenario.reference in traces:
-        points = [record.x for record in traces[scenario.reference].records]
+        records = traces[scenario.reference].records
+        points = [record.x for record in records]
         for name, provider in providers.items():
             history = []
             for k, x in enumerate(points):
                 cost, grad = provider(x)
-                history.append({"loss": cost, "grad": grad, "x_next": points[k + 1] if k + 1 < len(points) else None})
+                history.append({"loss": cost, "grad": grad, "nfev": records[k].nfev,
+                                "x_next": points[k + 1] if k + 1 < len(points) else None})
             histories[name] = history
     else:
         for name, trace in traces.items():
@@ -201,7 +203,7 @@ def _lm_histories(scenario, X, y, net, x0, options, failures, seconds, describe)
     extras: dict[str, Any] = {"method": "lm", "lm_options": lm.options()}
     for name, history in histories.items():
         extras.setdefault("runs", {})[name] = {
-            "epochs": len(history), "final_mse": history[-1]["loss"] if history else None,
+            "epochs": len(history), "final_mse": history[-1]["loss_after"] if history else None,
             "mu_sequence_head": [h["mu"] for h in history[:10]],
         }
     if "scratchnet" in jacobians:

@@ -68,3 +68,13 @@ def test_lbfgs_and_cg_run_through_the_same_engine(method, options):
     result = comparisons.run(comparisons.Scenario.from_dict(raw), backends=["scratchnet", "torch"], mode="anchored")
     assert result.passed and result.steps_completed > 5
     assert result.extras["runs"]["scratchnet"]["iterations"] == result.steps_completed - 1
+
+
+def test_report_shows_the_race_and_the_runs(tmp_path):
+    from comparisons.report import write_report
+
+    result = comparisons.run("sin-lm-trainlm", mode="anchored")
+    write_report(result, tmp_path, formats=("html", "md", "json", "csv"))
+    page = (tmp_path / "report.html").read_text()
+    assert "Optimizer runs" in page and "gradient descent lr=0.2 (scratchnet)" in page and "least_squares" in page
+    assert "Race to mse" in (tmp_path / "report.md").read_text()

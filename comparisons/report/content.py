@@ -169,6 +169,48 @@ def nonfinite(records: ReportRecords) -> Table | None:
                  [[str(b), str(s)] for b, s in steps.items()], numeric={1})
 
 
+# ---------------------------------------------------------------------- full-batch optimizers
+def full_batch(records: ReportRecords) -> list[tuple[str, Table]]:
+    """Tables for scipy/Levenberg-Marquardt runs (summary["extras"]): the race against gradient
+    descent, each backend's run, and scipy's least_squares outcome. Empty for step-wise runs."""
+    extras = records.summary.get("extras") or {}
+    tables: list[tuple[str, Table]] = []
+    race = extras.get("race")
+    if race:
+        rows = [[str(r.get("method", "")), "yes" if r.get("reached") else "no",
+                 "—" if r.get("epochs") is None else str(r["epochs"]),
+                 "—" if r.get("function_evaluations") is None else str(r["function_evaluations"]),
+                 number(r.get("seconds_total")), number(r.get("final"))] for r in race.get("rows", [])]
+        tables.append((f"Race to {race.get('metric', '')} <= {race.get('goal', '')} from the same weights",
+                       Table(["method", "reached", "iterations / epochs", "function evaluations", "seconds (whole run)",
+                              "final"], rows, numeric={2, 3, 4, 5})))
+    runs = extras.get("runs") or {}
+    if runs:
+        keys = sorted({key for run in runs.values() for key in run})
+        tables.append((f"Runs ({extras.get('method', '')}, scipy {extras.get('scipy_version', '')})".replace(", scipy )", ")"),
+                       Table(["backend", *keys], [[str(name), *[_cell(run.get(k)) for k in keys]] for name, run in runs.items()])))
+    least_squares = extras.get("least_squares_lm")
+    if least_squares:
+        tables.append(("scipy least_squares(method='lm') on the same problem",
+                       Table(["item", "value"], [[str(k), _cell(v)] for k, v in least_squares.items()])))
+    if extras.get("note"):
+        tables.append(("Note", Table(["note"], [[str(extras["note"])]])))
+    return tables
+
+
+def _cell(value: Any) -> str:
+    """A table cell for numbers, text, lists and None."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=str)
+    return short(value)
+
+
 # ---------------------------------------------------------------------- conventions
 def conventions(records: ReportRecords) -> Table | None:
     entries = records.summary.get("conventions") or []

@@ -22,6 +22,8 @@ EXAMPLES: tuple[tuple[str, dict[str, Any], str], ...] = (
      "free-running: scratchnet, PyTorch and Keras each train on their own from the same start"),
     ("digits-sigmoid-softmax-momentum", {"mode": "anchored"},
      "anchored: every backend is handed the reference's weights before each step"),
+    ("sin-lm-trainlm", {"mode": "anchored"},
+     "Levenberg-Marquardt (trainlm's rule) on scratchnet's and torch's Jacobians, raced against gradient descent"),
 )
 
 

@@ -115,7 +115,9 @@ def render_html(records: ReportRecords, images: Mapping[str, bytes]) -> str:
                  f'<span class="big">{"PASS" if passed else "FAIL"}</span><p>{_e(summary.get("verdict", ""))}</p></div>')
     parts.append('<dl class="facts">' + "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>"
                                                 for k, v in content.facts(records)) + "</dl>")
-    sections = [("loss", "Loss"), ("divergence", "First divergence"), ("failures", "Failures"),
+    full_batch = content.full_batch(records)
+    sections = [("loss", "Loss")] + ([("optimizer", "Optimizer runs")] if full_batch else []) + [
+                ("divergence", "First divergence"), ("failures", "Failures"),
                 ("errors", "Errors per parameter"), ("heatmap", "Heat map"), ("worst", "Worst errors"),
                 ("conventions", "Conventions")]
     doctor = records.report.get("doctor")
@@ -126,6 +128,11 @@ def render_html(records: ReportRecords, images: Mapping[str, bytes]) -> str:
     parts.append("</header>")
 
     parts += ['<section id="loss">', "<h2>Loss</h2>", _figure(images, "loss.png"), "</section>"]
+    if full_batch:
+        parts += ['<section id="optimizer">', "<h2>Optimizer runs</h2>"]
+        for caption, table in full_batch:
+            parts += [f"<h3>{_e(caption)}</h3>", _table(table)]
+        parts.append("</section>")
     parts += _divergence_section(records)
     parts += _failures_section(records)
     parts += ['<section id="errors">', "<h2>Errors per parameter</h2>",

@@ -60,6 +60,11 @@ def render_markdown(records: ReportRecords, image_names: Iterable[str]) -> str:
             _key_values(content.facts(records)), ""]
 
     out += ["## Loss", "", _image(images, "loss.png"), ""]
+    full_batch = content.full_batch(records)
+    if full_batch:
+        out += ["## Optimizer runs", ""]
+        for caption, table in full_batch:
+            out += [f"### {md_escape(caption)}", "", _table(table), ""]
 
     out += ["## First divergence", ""]
     rows = content.divergence(records)
