@@ -115,8 +115,6 @@ def _cmd_run(args) -> int:
     overrides = {"backends": backends, "steps": args.steps, "mode": args.mode, "dtype": args.dtype,
                  "seed": args.seed, "batch_size": args.batch_size, "reference": args.reference}
     scenario = comparisons.runner.resolve(args.scenario).with_overrides(**overrides)
-    if backends and args.reference is None and scenario.reference not in backends:
-        scenario = scenario.with_overrides(reference=backends[0] if "torch" not in backends else "torch")
     comparison = comparisons.run(scenario, progress=_progress())
     out = args.out or Path("reports") / scenario.name
     written = write_report(comparison, out, formats=formats)

@@ -171,7 +171,8 @@ class _Run:
                     try:
                         if anchor is not None and name != anchor_source:
                             backends[name].set_params(anchor)
-                        record = backends[name].step(batch_X, batch_y)
+                        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN/Inf is recorded below
+                            record = backends[name].step(batch_X, batch_y)
                     except Exception as error:
                         self.failures[name] = BackendFailure(name, step, _describe(error), traceback.format_exc())
                         del backends[name]

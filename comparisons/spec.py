@@ -132,7 +132,9 @@ class Scenario:
 
     def with_overrides(self, **overrides: Any) -> "Scenario":
         """A new scenario with run settings replaced: backends, steps, mode, dtype, reference,
-        seed, batch_size, shuffle. None values are ignored."""
+        seed, batch_size, shuffle. None values are ignored. When `backends` leaves out the
+        scenario's reference and no `reference` is given, torch (if listed) or the first
+        backend becomes the reference."""
         raw = self.to_dict()
         for key, value in overrides.items():
             if value is None:
@@ -140,6 +142,9 @@ class Scenario:
             if key not in _SECTIONS["run"]:
                 raise unknown_name("run override", key, _SECTIONS["run"])
             raw["run"][key] = list(value) if key == "backends" else value
+        backends = raw["run"]["backends"]
+        if overrides.get("reference") is None and isinstance(backends, list) and backends and raw["run"]["reference"] not in backends:
+            raw["run"]["reference"] = "torch" if "torch" in backends else backends[0]
         return Scenario.from_dict(raw)
 
     # ------------------------------------------------------------------ derived views

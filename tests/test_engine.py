@@ -103,6 +103,7 @@ def test_a_backend_raising_mid_run_is_isolated(monkeypatch):
     assert result.losses["torch"].notna().all() and result.steps_completed == 6
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_divergence_to_nan_is_a_result_not_a_crash():
     scenario = catalog.get("sin-tanh-linear").to_dict()
     scenario["optimizer"]["lr"] = 1e6
@@ -195,3 +196,10 @@ def test_ctrl_c_keeps_the_records_so_far(monkeypatch):
     assert result.interrupted and not result.passed and result.steps_completed == 4
     assert len(result.losses) == 4 and set(result.diffs.step) == {0, 1, 2, 3}
     assert "interrupted after 4 of 10 steps" in result.verdict()
+
+
+def test_backends_override_picks_a_listed_reference():
+    assert comparisons.catalog.get("xor-sigmoid-sgd").with_overrides(backends=["scratchnet", "keras"]).reference == "scratchnet"
+    assert comparisons.catalog.get("xor-sigmoid-sgd").with_overrides(backends=["keras", "torch"]).reference == "torch"
+    with pytest.raises(SpecError, match="must be one of run.backends"):
+        comparisons.catalog.get("xor-sigmoid-sgd").with_overrides(backends=["scratchnet"], reference="torch")
