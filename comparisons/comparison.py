@@ -46,6 +46,11 @@ class Divergence:
         }
 
 
+def describe_error(error: BaseException) -> str:
+    """One line for a backend's exception: its type and message."""
+    return f"{type(error).__name__}: {error}"
+
+
 @dataclass
 class BackendFailure:
     """A backend that could not be built or raised mid-run; the others kept running."""

@@ -29,11 +29,12 @@ from importlib import metadata
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 import reference
 import scratchnet as sn
 from comparisons import catalog, conventions, scipy_runner
-from comparisons.comparison import BackendFailure, Comparison, Divergence
+from comparisons.comparison import BackendFailure, Comparison, Divergence, describe_error
 from comparisons.diff import DiffTable, compare_many
 from comparisons.spec import Scenario, SpecError
 from comparisons.tolerances import Tolerance
@@ -107,7 +108,7 @@ class _Run:
         base = _CONVENTION_OF.get(scenario.reference, "torch")
         wanted: list[tuple[str, str, str | None]] = []  # (display name, backend, scratchnet convention)
         for name in [scenario.reference] + [b for b in scenario.backends if b != scenario.reference]:
-            wanted.append((name if name != "scratchnet" else "scratchnet", name, base if name == "scratchnet" else None))
+            wanted.append((name, name, base if name == "scratchnet" else None))
         for name in scenario.backends:
             convention = _CONVENTION_OF.get(name)
             if convention and convention != base:
@@ -120,7 +121,7 @@ class _Run:
             try:
                 built[display] = reference.create(name, problem, convention)
             except Exception as error:  # isolate: one backend's failure never loses the others
-                self.failures[display] = BackendFailure(display, None, _describe(error), traceback.format_exc())
+                self.failures[display] = BackendFailure(display, None, describe_error(error), traceback.format_exc())
             self.seconds[display] = time.perf_counter() - started
         return built
 
@@ -174,7 +175,7 @@ class _Run:
                         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN/Inf is recorded below
                             record = backends[name].step(batch_X, batch_y)
                     except Exception as error:
-                        self.failures[name] = BackendFailure(name, step, _describe(error), traceback.format_exc())
+                        self.failures[name] = BackendFailure(name, step, describe_error(error), traceback.format_exc())
                         del backends[name]
                         continue
                     finally:
@@ -193,8 +194,6 @@ class _Run:
         self.seconds["lockstep_loop"] = time.perf_counter() - loop_started
         for name, values in self.losses.items():
             values.extend([np.nan] * (steps_completed - len(values)))
-        import pandas as pd
-
         losses = pd.DataFrame({name: values[:steps_completed] for name, values in self.losses.items()})
         losses.index.name = "step"
         return Comparison(
@@ -260,10 +259,6 @@ def _finite(record: StepRecord) -> bool:
     with np.errstate(over="ignore", invalid="ignore"):
         return all(np.isfinite(v.sum()) or np.all(np.isfinite(v)) for group in (record.grads, record.params)
                    for v in group.values())
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def environment(scenario: Scenario) -> dict[str, Any]:

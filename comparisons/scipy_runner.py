@@ -28,7 +28,7 @@ import pandas as pd
 
 import reference
 import scratchnet as sn
-from comparisons.comparison import BackendFailure, Comparison, Divergence
+from comparisons.comparison import BackendFailure, Comparison, Divergence, describe_error
 from comparisons.diff import DiffTable, compare
 from comparisons.spec import Scenario
 from comparisons.tolerances import Tolerance
@@ -41,8 +41,6 @@ METHODS = (*MINIMIZE_METHODS, "lm")
 def execute(scenario: Scenario, tolerance: Tolerance, X: np.ndarray, y: np.ndarray, net: sn.MLP,
             progress: Callable[[int, int], None] | None, environment: dict, conventions: list) -> Comparison:
     """Run a scipy/LM scenario on checked full-batch data; see the module docstring."""
-    from comparisons.runner import _describe  # shared error formatting
-
     table = DiffTable()
     failures: dict[str, BackendFailure] = {}
     histories: dict[str, list[dict[str, Any]]] = {}
@@ -52,9 +50,9 @@ def execute(scenario: Scenario, tolerance: Tolerance, X: np.ndarray, y: np.ndarr
     x0 = sn.params.flatten(net.params)
     try:
         if method == "lm":
-            histories, extras = _lm_histories(scenario, X, y, net, x0, options, failures, seconds, _describe)
+            histories, extras = _lm_histories(scenario, X, y, net, x0, options, failures, seconds)
         else:
-            histories, extras = _minimize_histories(scenario, X, y, net, x0, method, options, failures, seconds, _describe)
+            histories, extras = _minimize_histories(scenario, X, y, net, x0, method, options, failures, seconds)
     except KeyboardInterrupt:
         histories, extras = {}, {}
     first_divergence = None
@@ -106,7 +104,7 @@ def _quantities(a: dict, b: dict, like: dict):
 
 
 # ---------------------------------------------------------------------- TNC, L-BFGS-B, CG
-def _minimize_histories(scenario, X, y, net, x0, method, options, failures, seconds, describe):
+def _minimize_histories(scenario, X, y, net, x0, method, options, failures, seconds):
     from reference import scipy_optim
 
     problem = Problem(net.spec(), net.params, OptimizerSpec("sgd", {"lr": 1.0}))  # optimizer unused here
@@ -115,7 +113,7 @@ def _minimize_histories(scenario, X, y, net, x0, method, options, failures, seco
         try:
             backend = reference.create(name, problem)
         except Exception as error:
-            failures[name] = BackendFailure(name, None, describe(error), traceback.format_exc())
+            failures[name] = BackendFailure(name, None, describe_error(error), traceback.format_exc())
             continue
         providers[name] = _flat_provider(backend, net.params, X, y)
     histories, extras = {}, {"method": method, "scipy_version": scipy_optim.SCIPY_VERSION}
@@ -128,7 +126,7 @@ def _minimize_histories(scenario, X, y, net, x0, method, options, failures, seco
         try:
             traces[name] = scipy_optim.run_minimize(method, providers[name], x0, **dict(options))
         except Exception as error:
-            failures[name] = BackendFailure(name, None, describe(error), traceback.format_exc())
+            failures[name] = BackendFailure(name, None, describe_error(error), traceback.format_exc())
         seconds[name] = time.perf_counter() - started
     if scenario.mode == "anchored" and scenario.reference in traces:
         records = traces[scenario.reference].records
@@ -159,7 +157,7 @@ def _flat_provider(backend, like, X, y):
 
 
 # ---------------------------------------------------------------------- Levenberg-Marquardt
-def _lm_histories(scenario, X, y, net, x0, options, failures, seconds, describe):
+def _lm_histories(scenario, X, y, net, x0, options, failures, seconds):
     from reference import scipy_optim
 
     lm = sn.optim.LevenbergMarquardt(**options)
@@ -175,7 +173,7 @@ def _lm_histories(scenario, X, y, net, x0, options, failures, seconds, describe)
                 flat = TorchFlatNetwork(net.spec(), X, y)
                 jacobians[name] = (flat.residuals_and_jacobian, flat.residuals)
         except Exception as error:
-            failures[name] = BackendFailure(name, None, describe(error), traceback.format_exc())
+            failures[name] = BackendFailure(name, None, describe_error(error), traceback.format_exc())
     runs = {name: lm.start(jac, x0, res, n_samples=X.shape[0]) for name, (jac, res) in jacobians.items()}
     histories: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
     ref = scenario.reference
