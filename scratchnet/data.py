@@ -102,7 +102,8 @@ def classification(n_samples: int = 200, n_features: int = 20, n_classes: int = 
     """Gaussian blobs, one per class, centres drawn with the given separation. Two classes give
     (n, 1) 0/1 targets (for sigmoid + BCE); more give one-hot (n, n_classes)."""
     if n_classes < 2 or n_samples < n_classes or n_features < 1:
-        raise ValueError(f"classification needs n_classes >= 2, n_samples >= n_classes, n_features >= 1")
+        raise ValueError(f"classification needs n_classes >= 2, n_samples >= n_classes and n_features >= 1, got "
+                         f"n_classes={n_classes}, n_samples={n_samples}, n_features={n_features}")
     rng = np.random.default_rng(seed)
     labels = np.arange(n_samples) % n_classes
     rng.shuffle(labels)

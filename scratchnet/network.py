@@ -146,7 +146,7 @@ class MLP:
         if X.ndim != 2 or X.shape[1] != fan_in:
             hint = ""
             if X.ndim == 1:
-                hint = f"; for one sample use X.reshape(1, -1), for a 1-feature batch X.reshape(-1, 1)"
+                hint = "; for one sample use X.reshape(1, -1), for a 1-feature batch X.reshape(-1, 1)"
             elif X.ndim == 2 and X.shape[0] == fan_in:
                 hint = "; it looks transposed (samples must be rows): pass X.T"
             raise ValueError(f"X has shape {X.shape}, expected (batch, {fan_in}){hint}")

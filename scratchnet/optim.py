@@ -32,6 +32,8 @@ import numpy as np
 from scratchnet._checks import positive_number, unknown_name
 from scratchnet.lm import LevenbergMarquardt  # full-batch second-order trainer (trainlm's rule)
 
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LevenbergMarquardt", "CONVENTIONS", "NAMES", "get"]
+
 CONVENTIONS = ("torch", "keras")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 # As reference.keras_backend.import_keras does, before anything imports TensorFlow.
@@ -18,8 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 pytest.importorskip("keras")
 
 import reference  # noqa: E402
-import scratchnet as sn  # noqa: E402
-from optim_support import DIFFERENT, PARITY_TOLERANCE, STEPS, case_id, normwise_relative, problem  # noqa: E402
+from optim_support import DIFFERENT, PARITY_TOLERANCE, case_id, lockstep_errors, problem  # noqa: E402
 
 
 
@@ -37,22 +35,6 @@ CASES = [  # (optimizer, options); Keras has no dampening, and its weight decay 
     ("adagrad", {}),
     ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.3, "weight_decay": 0.01}),
 ]
-
-
-def lockstep_errors(first, second, X, y, compare_state: bool = True) -> dict[str, float]:
-    """Worst normwise relative difference per quantity over STEPS free-running steps."""
-    quantities = ("grads", "params", "state") if compare_state else ("grads", "params")
-    worst = dict.fromkeys(("loss",) + quantities, 0.0)
-    for indices in sn.data.batch_schedule(len(X), 4, STEPS, seed=0):
-        a, b = first.step(X[indices], y[indices]), second.step(X[indices], y[indices])
-        if compare_state:
-            assert sorted(a.state) == sorted(b.state)
-        for quantity in quantities:
-            mapping_a, mapping_b = getattr(a, quantity), getattr(b, quantity)
-            errors = [normwise_relative(mapping_a[name], mapping_b[name]) for name in mapping_b]
-            worst[quantity] = max([worst[quantity], *errors])
-        worst["loss"] = max(worst["loss"], normwise_relative(a.loss, b.loss))
-    return worst
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

@@ -10,7 +10,7 @@ import pytest
 
 import reference
 import scratchnet as sn
-from optim_support import DIFFERENT, PARITY_TOLERANCE, STEPS, case_id, normwise_relative, problem
+from optim_support import DIFFERENT, PARITY_TOLERANCE, STEPS, case_id, lockstep_errors, problem
 
 
 CASES = [  # (optimizer, options); options left out take each framework's own defaults
@@ -28,24 +28,6 @@ CASES = [  # (optimizer, options); options left out take each framework's own de
     ("adagrad", {}),
     ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "weight_decay": 0.01}),
 ]
-
-
-def lockstep_errors(first: reference.Backend, second: reference.Backend, X, y, steps: int = STEPS,
-                    compare_state: bool = True) -> dict[str, float]:
-    """Worst normwise relative difference per quantity (loss, grads, params and, for backends
-    with the same slot names, optimizer state) over `steps` free-running steps on batches of 4."""
-    quantities = ("grads", "params", "state") if compare_state else ("grads", "params")
-    worst = dict.fromkeys(("loss",) + quantities, 0.0)
-    for indices in sn.data.batch_schedule(len(X), 4, steps, seed=0):
-        a, b = first.step(X[indices], y[indices]), second.step(X[indices], y[indices])
-        if compare_state:
-            assert sorted(a.state) == sorted(b.state)
-        for quantity in quantities:
-            mapping_a, mapping_b = getattr(a, quantity), getattr(b, quantity)
-            errors = [normwise_relative(mapping_a[name], mapping_b[name]) for name in mapping_b]
-            worst[quantity] = max([worst[quantity], *errors])
-        worst["loss"] = max(worst["loss"], normwise_relative(a.loss, b.loss))
-    return worst
 
 
 def convention_difference(name: str, options: dict, steps: int = STEPS) -> float:

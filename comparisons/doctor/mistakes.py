@@ -83,7 +83,6 @@ def fitted_penalties(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarra
 def known_mistakes(net: sn.MLP, lr: float | None) -> list[Mistake]:
     """Every mistake that applies to `net` (and to update-only code with learning rate `lr`)."""
     mistakes: list[Mistake] = []
-    last = net.n_layers - 1
     for layer, activation in enumerate(net.activations[:-1]):
         for text, slip in derivative_slips(activation.name):
             mistakes.append(Mistake(f"in layer {layer}, {text}", Variant(hidden={layer: _hidden_rule(slip)})))
