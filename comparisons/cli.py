@@ -125,17 +125,29 @@ def _cmd_run(args) -> int:
     return 0 if comparison.passed else 1
 
 
+def verdict_note(row) -> str:
+    """The note of one worst-row (`comparisons.report.schema.WorstRow`), from its kind, never its backend name."""
+    if row.kind == "gap":
+        return "convention gap (measured)"
+    if not row.judged:
+        return f"{row.expected} ({row.kind}, expected)"
+    if row.finding:
+        return f"FAIL: {row.param}: {row.finding}"
+    if row.failed_rows:
+        return f"FAIL ({row.failed_rows} of {row.rows} rows; {row.mismatched} of {row.size} elements at step {row.step})"
+    return "ok"
+
+
 def _print_verdict(comparison) -> None:
+    from comparisons.report.schema import worst_rows
+
     print(comparison.verdict())
-    worst = comparison.worst()
-    if not worst.empty:
-        print(f"{'backend':<20} {'vs':<20} {'quantity':<8} {'max_abs':>10} {'max_rel':>10}  note")
-        for row in worst.itertuples():
-            if row.backend.startswith("scratchnet[") and row.reference == "scratchnet":
-                note = "convention gap (measured)"
-            else:
-                note = "convention" if row.expected else ("FAIL" if row.failed_rows else "ok")
-            print(f"{row.backend:<20} {row.reference:<20} {row.quantity:<8} {row.max_abs:>10.2e} {row.max_rel:>10.2e}  {note}")
+    rows = worst_rows(comparison.diffs)
+    if rows:
+        print(f"{'backend':<20} {'vs':<20} {'kind':<6} {'quantity':<8} {'max_abs':>10} {'max_rel':>10}  note")
+        for row in rows:
+            print(f"{row.backend:<20} {row.reference:<20} {row.kind:<6} {row.quantity:<8} {row.max_abs:>10.2e} "
+                  f"{row.max_rel:>10.2e}  {verdict_note(row)}")
 
 
 def _cmd_report(args) -> int:
@@ -172,6 +184,7 @@ def _cmd_doctor(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from comparisons.doctor.spec import DoctorInputError
+    from comparisons.report.schema import SummaryError
     from comparisons.spec import SpecError
 
     args = _parser().parse_args(argv)
@@ -179,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                "conventions": _cmd_conventions, "doctor": _cmd_doctor}[args.command]
     try:
         return handler(args)
-    except (UsageError, SpecError, DoctorInputError, FileNotFoundError) as error:
+    except (UsageError, SpecError, DoctorInputError, SummaryError, FileNotFoundError) as error:
         print(f"parity {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -28,13 +28,19 @@ class Divergence:
     tolerance: Tolerance
     checked_tensor: np.ndarray | None = field(default=None, repr=False)
     reference_tensor: np.ndarray | None = field(default=None, repr=False)
+    mismatched: int = 0  # elements beyond tolerance ...
+    size: int = 0  # ... of this many
+    finding: str = ""  # a shape/dtype mismatch, when the tensors could not be compared value by value
 
     def __str__(self) -> str:
+        if self.finding:
+            return f"step {self.step}, {self.backend} vs {self.reference}, {self.quantity} {self.param}: {self.finding}"
         where = "loss" if self.quantity == "loss" else f"{self.quantity} {self.param}{list(self.index)}"
+        count = f", {self.mismatched} of {self.size} elements" if self.size > 1 else ""
         return (
             f"step {self.step}, {self.backend} vs {self.reference}, {where}: {self.values[0]!r} vs "
             f"{self.values[1]!r}, error {self.error:.3e} (relative {self.relative_error:.3e}) > allowed "
-            f"{self.allowed:.3e} ({self.tolerance})"
+            f"{self.allowed:.3e} ({self.tolerance}){count}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +49,7 @@ class Divergence:
             "param": self.param, "index": list(self.index), "value": self.values[0], "reference_value": self.values[1],
             "error": self.error, "relative_error": self.relative_error, "allowed": self.allowed,
             "rtol": self.tolerance.rtol, "atol": self.tolerance.atol,
+            "mismatched": self.mismatched, "size": self.size, "finding": self.finding,
         }
 
 
@@ -128,8 +135,30 @@ class Comparison:
         return "FAIL: " + "; ".join(reasons)
 
     def summary(self) -> dict[str, Any]:
-        """Machine-readable verdict."""
-        return {
+        """Machine-readable verdict: plain data in the summary.json schema
+        (`comparisons.report.schema.Summary`, ``schema_version`` 2), validated on the way.
+        ``report`` is None here; `comparisons.report.write_report` fills it in."""
+        from comparisons.report import schema
+
+        diffs = self.diffs
+        divergence = self.first_divergence
+        first = None
+        if divergence is not None:
+            at = diffs[(diffs.step == divergence.step) & (diffs.backend == divergence.backend)
+                       & (diffs.reference == divergence.reference) & (diffs.quantity == divergence.quantity)
+                       & (diffs.param == divergence.param)]
+            if at.empty:
+                raise ValueError(f"the first divergence ({divergence}) has no row in the diffs table")
+            row = at.iloc[0]
+            first = {"step": divergence.step, "backend": divergence.backend, "reference": divergence.reference,
+                     "kind": row["kind"], "quantity": divergence.quantity, "param": divergence.param,
+                     "index": list(divergence.index), "value": float(divergence.values[0]),
+                     "reference_value": float(divergence.values[1]), "error": float(divergence.error),
+                     "relative_error": float(divergence.relative_error), "allowed": float(divergence.allowed),
+                     "rtol": divergence.tolerance.rtol, "atol": divergence.tolerance.atol,
+                     "mismatched": row["mismatched"], "size": row["size"], "finding": row["finding"]}
+        data = {
+            "schema_version": schema.SCHEMA_VERSION,
             "scenario": self.scenario.name,
             "passed": self.passed,
             "verdict": self.verdict(),
@@ -137,26 +166,29 @@ class Comparison:
             "dtype": self.scenario.dtype,
             "seed": self.scenario.run["seed"],
             "steps": self.scenario.steps,
+            "expected_steps": self.scenario.steps if self.expected_steps is None else self.expected_steps,
             "steps_completed": self.steps_completed,
             "interrupted": self.interrupted,
             "reference": self.scenario.reference,
             "backends": self.scenario.backends,
             "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol,
                           "override_reason": self.scenario.tolerances.reason},
-            "first_divergence": None if self.first_divergence is None else self.first_divergence.to_dict(),
+            "first_divergence": first,
             "failures": {name: failure.to_dict() for name, failure in self.failures.items()},
             "nonfinite": dict(self.nonfinite),
-            "worst": self.worst().to_dict(orient="records"),
+            "findings": schema.as_data(schema.findings(diffs)),
+            "worst": schema.as_data(schema.worst_rows(diffs)),
             "conventions": self.conventions,
             "environment": self.environment,
             "seconds": self.seconds,
-            "extras": _plain(self.extras),
+            "extras": self.extras,
             "scenario_spec": self.scenario.to_dict(),
         }
+        return schema.Summary.from_dict(_plain(data), f"Comparison.summary() of {self.scenario.name!r}").to_dict()
 
 
 def _plain(value: Any) -> Any:
-    """JSON-able copy: NumPy scalars and arrays become Python numbers and lists."""
+    """JSON-able copy: NumPy scalars and arrays become Python numbers and lists, tuples lists."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

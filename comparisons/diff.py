@@ -8,8 +8,19 @@ Statistics for a checked tensor a and reference b (same shape):
   means the same as passing, to within a factor 2.
 * ``cosine``   = <a, b> / (|a| |b|) (1 when both are zero)
 * ``index``    = flat index of the largest |a - b|, with both values there.
+* ``mismatched`` of ``size``: elements with |a - b| > allowed ("k of n", as torch.testing
+  reports), counted only for tensors that fail (0 otherwise).
 Entries where both tensors hold the same non-finite value (both NaN, or the same infinity)
 count as equal: two backends that diverge together agree.
+
+Shape and dtype are checked before values: a mismatch is a *finding* (``finding`` says what,
+``passed`` is False, the statistics are NaN, ``mismatched == size``) -- never an exception that
+would stop the run, and never a silent broadcast or upcast. The dtype check is on by default
+(``check_dtype=False`` where a float64 reference is compared with a user's float32 on purpose,
+as the doctor does).
+
+This module is the one comparison engine: the runner, the report and the doctor all use
+`compare` / `compare_many`, with tolerances from `comparisons.tolerances`.
 
 `DiffTable` stores one row per (step, backend, reference, quantity, param) in typed, growing
 columns (about 100 bytes per row), never the tensors themselves, so memory grows with the
@@ -26,6 +37,11 @@ import pandas as pd
 from comparisons.tolerances import Tolerance
 
 QUANTITIES = ("loss", "grad", "param", "state")
+#: Row kinds: ``exact`` -- a backend against a reference following the same convention (judged);
+#: ``cross`` -- a backend against a reference of another convention (judged unless the measured
+#: convention gap at the same step, quantity and parameter explains it: ``expected="convention"``);
+#: ``gap`` -- a convention twin against scratchnet (measures the convention gap, never judged).
+KINDS = ("exact", "cross", "gap")
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,9 @@ class TensorDiff:
     reference_value: float
     allowed: float
     passed: bool
+    mismatched: int = 0
+    size: int = 0
+    finding: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,9 @@ class DiffBatch:
     reference_value: np.ndarray
     allowed: np.ndarray
     passed: np.ndarray
+    mismatched: np.ndarray
+    size: np.ndarray
+    finding: np.ndarray  # object array of str, "" where shape and dtype agree
 
     def __len__(self) -> int:
         return len(self.max_abs)
@@ -61,25 +83,54 @@ class DiffBatch:
     def row(self, i: int) -> TensorDiff:
         return TensorDiff(float(self.max_abs[i]), float(self.max_rel[i]), float(self.cosine[i]), float(self.scale[i]),
                           int(self.index[i]), float(self.value[i]), float(self.reference_value[i]),
-                          float(self.allowed[i]), bool(self.passed[i]))
+                          float(self.allowed[i]), bool(self.passed[i]), int(self.mismatched[i]), int(self.size[i]),
+                          str(self.finding[i]))
+
+
+def check_structure(checked, reference, check_dtype: bool = True) -> str:
+    """"" when `checked` can be compared value by value with `reference`; otherwise what differs
+    (shape first, then dtype), phrased for a report. ``checked=None`` means the backend's record
+    lacks the tensor."""
+    if checked is None:
+        return "missing from the backend's record"
+    shape_a, shape_b = np.shape(checked), np.shape(reference)
+    if shape_a != shape_b:
+        return f"shape {shape_a} differs from the reference's {shape_b}"
+    dtype_a, dtype_b = _dtype(checked), _dtype(reference)
+    if dtype_a.kind not in "fiub" or dtype_a.kind == "b":
+        return f"dtype {dtype_a} is not a real number type (the reference is {dtype_b})"
+    if check_dtype and dtype_a != dtype_b:
+        return f"dtype {dtype_a} differs from the reference's {dtype_b}"
+    return ""
+
+
+def _dtype(value) -> np.dtype:
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        return np.dtype(np.float64)  # a Python scalar loss is float64
+    return np.asarray(value).dtype
+
+
+def _structural(finding: str, reference, tolerance: Tolerance) -> TensorDiff:
+    size = int(np.size(reference))
+    return TensorDiff(np.nan, np.nan, np.nan, np.nan, 0, np.nan, np.nan, tolerance.atol, False, size, size, finding)
 
 
 _CONCATENATE_BELOW = 65536  # total elements below which one concatenated pass beats per-tensor calls
 
 
-def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray], tolerance: Tolerance) -> DiffBatch:
+def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray], tolerance: Tolerance,
+                 check_dtype: bool = True) -> DiffBatch:
     """`compare` for a list of tensor pairs in a few vectorized passes over their concatenation
     (segment reductions), so that many small tensors cost little more than one large one.
-    Pairs holding NaN/Inf, or empty ones, take `compare`'s per-tensor path."""
+    Pairs holding NaN/Inf, empty ones, and pairs whose shape or dtype differ take `compare`'s
+    per-tensor path (the latter become findings)."""
     if len(checked) != len(reference):
         raise ValueError(f"compare_many needs as many checked tensors as references, got {len(checked)} and {len(reference)}")
-    for left, right in zip(checked, reference):
-        if np.shape(left) != np.shape(right):
-            raise ValueError(f"cannot compare shapes {np.shape(left)} and {np.shape(right)}")
     sizes = np.array([np.size(r) for r in reference], dtype=np.int64)
-    if not len(sizes) or not sizes.all() or sizes.sum() > _CONCATENATE_BELOW:
+    structural = any(check_structure(left, right, check_dtype) for left, right in zip(checked, reference))
+    if structural or not len(sizes) or not sizes.all() or sizes.sum() > _CONCATENATE_BELOW:
         # large tensors: one lean pass set each (concatenating would only add two copies)
-        rows = [compare(left, right, tolerance) for left, right in zip(checked, reference)]
+        rows = [compare(left, right, tolerance, check_dtype) for left, right in zip(checked, reference)]
         return _batch_from_rows(rows)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     a = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in checked])
@@ -100,9 +151,15 @@ def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray],
     zero_both = (scale == 0) & (np.maximum.reduceat(np.abs(a), starts) == 0)
     cosine[zero_both] = 1.0
     allowed = tolerance.atol + tolerance.rtol * scale
-    batch = DiffBatch(max_abs, max_rel, cosine, scale, index, value, reference_value, allowed, max_abs <= allowed)
+    passed = max_abs <= allowed
+    mismatched = np.zeros(len(sizes), dtype=np.int64)
+    for i in np.flatnonzero(~passed):
+        start = starts[i]
+        mismatched[i] = np.count_nonzero(error[start:start + sizes[i]] > allowed[i])
+    batch = DiffBatch(max_abs, max_rel, cosine, scale, index, value, reference_value, allowed, passed,
+                      mismatched, sizes, np.full(len(sizes), "", dtype=object))
     for i in np.flatnonzero(~finite | ~np.isfinite(norms)):
-        row = compare(checked[i], reference[i], tolerance)
+        row = compare(checked[i], reference[i], tolerance, check_dtype)
         for name in DiffBatch.__dataclass_fields__:
             getattr(batch, name)[i] = getattr(row, name)
     return batch
@@ -110,19 +167,22 @@ def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray],
 
 def _batch_from_rows(rows: list[TensorDiff]) -> DiffBatch:
     columns = {name: np.array([getattr(row, name) for row in rows]) for name in DiffBatch.__dataclass_fields__}
-    columns["index"] = columns["index"].astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
-    columns["passed"] = columns["passed"].astype(bool) if rows else np.zeros(0, dtype=bool)
+    for name, dtype in (("index", np.int64), ("mismatched", np.int64), ("size", np.int64), ("passed", bool)):
+        columns[name] = columns[name].astype(dtype) if rows else np.zeros(0, dtype=dtype)
+    columns["finding"] = np.array([row.finding for row in rows], dtype=object)
     return DiffBatch(**columns)
 
 
-def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> TensorDiff:
-    """Diff statistics of `checked` against `reference` (see module docstring)."""
+def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance, check_dtype: bool = True) -> TensorDiff:
+    """Diff statistics of `checked` against `reference` (see module docstring). A shape or
+    dtype mismatch is returned as a failing `TensorDiff` whose `finding` says what differs."""
+    finding = check_structure(checked, reference, check_dtype)
+    if finding:
+        return _structural(finding, reference, tolerance)
     a = np.asarray(checked, dtype=np.float64).ravel()
     b = np.asarray(reference, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"cannot compare shapes {np.shape(checked)} and {np.shape(reference)}")
     if a.size == 0:
-        return TensorDiff(0.0, 0.0, 1.0, 0.0, 0, 0.0, 0.0, tolerance.atol, True)
+        return TensorDiff(0.0, 0.0, 1.0, 0.0, 0, 0.0, 0.0, tolerance.atol, True, 0, 0)
     with np.errstate(invalid="ignore", over="ignore"):
         error = np.subtract(a, b)
         np.abs(error, out=error)
@@ -142,7 +202,10 @@ def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance) ->
     else:
         cosine = min(1.0, max(-1.0, dot / (norm_a * norm_b)))
     allowed = tolerance.allowed(scale)
-    return TensorDiff(max_abs, max_rel, cosine, scale, index, float(a[index]), float(b[index]), allowed, max_abs <= allowed)
+    passed = max_abs <= allowed
+    mismatched = 0 if passed else int(np.count_nonzero(~(error <= allowed)))
+    return TensorDiff(max_abs, max_rel, cosine, scale, index, float(a[index]), float(b[index]), allowed, passed,
+                      mismatched, int(a.size))
 
 
 def _nonfinite_statistics(a: np.ndarray, b: np.ndarray, error: np.ndarray):
@@ -161,17 +224,25 @@ def _nonfinite_statistics(a: np.ndarray, b: np.ndarray, error: np.ndarray):
 
 
 class DiffTable:
-    """Append-only tidy table of diff rows in typed columns."""
+    """Append-only tidy table of diff rows in typed columns.
+
+    Columns (see `to_frame`): step, backend, reference, kind, quantity, param, max_abs,
+    max_rel, cosine, scale, index, value, reference_value, allowed, passed, mismatched, size,
+    expected ("" or "convention": a cross row explained by the measured convention gap),
+    finding ("" or the shape/dtype mismatch)."""
 
     NUMERIC = ("max_abs", "max_rel", "cosine", "scale", "value", "reference_value", "allowed")
-    CODED = ("backend", "reference", "quantity", "param", "expected")
+    INTEGER = ("index", "mismatched", "size")
+    CODED = ("backend", "reference", "kind", "quantity", "param", "expected", "finding")
+    COLUMNS = ("step", "backend", "reference", "kind", "quantity", "param", "max_abs", "max_rel", "cosine", "scale",
+               "index", "value", "reference_value", "allowed", "passed", "mismatched", "size", "expected", "finding")
 
     def __init__(self, capacity: int = 1024):
         self._size = 0
         self._step = np.empty(capacity, dtype=np.int64)
-        self._index = np.empty(capacity, dtype=np.int64)
         self._passed = np.empty(capacity, dtype=bool)
         self._numeric = {name: np.empty(capacity) for name in self.NUMERIC}
+        self._integer = {name: np.empty(capacity, dtype=np.int64) for name in self.INTEGER}
         self._codes = {name: np.empty(capacity, dtype=np.int32) for name in self.CODED}
         self._vocab: dict[str, dict[str, int]] = {name: {} for name in self.CODED}
 
@@ -181,58 +252,43 @@ class DiffTable:
     def _grow(self) -> None:
         capacity = 2 * len(self._step)
         self._step = np.resize(self._step, capacity)
-        self._index = np.resize(self._index, capacity)
         self._passed = np.resize(self._passed, capacity)
-        self._numeric = {k: np.resize(v, capacity) for k, v in self._numeric.items()}
-        self._codes = {k: np.resize(v, capacity) for k, v in self._codes.items()}
+        for columns in (self._numeric, self._integer, self._codes):
+            for name, values in columns.items():
+                columns[name] = np.resize(values, capacity)
 
-    def append(self, step: int, backend: str, reference: str, quantity: str, param: str, diff: TensorDiff, expected: str = "") -> None:
-        if self._size == len(self._step):
-            self._grow()
-        row = self._size
-        self._step[row] = step
-        self._index[row] = diff.index
-        self._passed[row] = diff.passed
-        for name in self.NUMERIC:
-            self._numeric[name][row] = getattr(diff, name)
-        for name, value in zip(self.CODED, (backend, reference, quantity, param, expected)):
-            self._codes[name][row] = self._vocab[name].setdefault(value, len(self._vocab[name]))
-        self._size += 1
-
-    def extend(self, step: int, backend: str, reference: str, quantities: Sequence[str], params: Sequence[str],
-               batch: DiffBatch, expected: Sequence[str]) -> None:
+    def extend(self, step: int, backend: str, reference: str, kind: str, quantities: Sequence[str],
+               params: Sequence[str], batch: DiffBatch, expected: Sequence[str]) -> None:
         """Append one row per entry of `batch` (quantities[i], params[i], expected[i])."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         n = len(batch)
         while self._size + n > len(self._step):
             self._grow()
         rows = slice(self._size, self._size + n)
         self._step[rows] = step
-        self._index[rows] = batch.index
         self._passed[rows] = batch.passed
         for name in self.NUMERIC:
             self._numeric[name][rows] = getattr(batch, name)
-        for name, value in (("backend", backend), ("reference", reference)):
+        for name in self.INTEGER:
+            self._integer[name][rows] = getattr(batch, name)
+        for name, value in (("backend", backend), ("reference", reference), ("kind", kind)):
             self._codes[name][rows] = self._vocab[name].setdefault(value, len(self._vocab[name]))
-        for name, values in (("quantity", quantities), ("param", params), ("expected", expected)):
+        for name, values in (("quantity", quantities), ("param", params), ("expected", expected), ("finding", batch.finding)):
             vocab = self._vocab[name]
             self._codes[name][rows] = [vocab.setdefault(v, len(vocab)) for v in values]
         self._size += n
 
     def to_frame(self) -> pd.DataFrame:
-        """Columns: step, backend, reference, quantity, param, max_abs, max_rel, cosine, scale,
-        index, value, reference_value, allowed, passed, expected ("" or "convention")."""
+        """The rows as a DataFrame with the columns `COLUMNS`, in that order."""
         n = self._size
-        columns: dict[str, object] = {"step": self._step[:n].copy()}
-        for name in ("backend", "reference", "quantity", "param"):
+        columns: dict[str, object] = {"step": self._step[:n].copy(), "passed": self._passed[:n].copy()}
+        for name in self.CODED:
             columns[name] = self._decode(name, n)
-        for name in ("max_abs", "max_rel", "cosine", "scale"):
-            columns[name] = self._numeric[name][:n].copy()
-        columns["index"] = self._index[:n].copy()
-        for name in ("value", "reference_value", "allowed"):
-            columns[name] = self._numeric[name][:n].copy()
-        columns["passed"] = self._passed[:n].copy()
-        columns["expected"] = self._decode("expected", n)
-        return pd.DataFrame(columns)
+        for group in (self._numeric, self._integer):
+            for name, values in group.items():
+                columns[name] = values[:n].copy()
+        return pd.DataFrame({name: columns[name] for name in self.COLUMNS})
 
     def _decode(self, name: str, n: int) -> np.ndarray:
         words = np.empty(len(self._vocab[name]), dtype=object)

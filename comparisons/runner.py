@@ -1,31 +1,35 @@
-"""The lockstep runner: every backend steps on the same batch from the same weights.
+"""The run pipeline: one runner for every training method.
 
-Pairings. scratchnet follows the optimizer convention of the reference (torch's when the
-reference is scratchnet). Every other backend is diffed against the reference. A framework
-whose convention differs from the reference's (Keras against torch) is also diffed against a
-scratchnet twin running *its* convention (`scratchnet[keras]`): that pairing is exact and
-judged by the tolerance. The twin is diffed against scratchnet too, which measures the
-convention gap itself; a framework-vs-reference row is labelled ``expected="convention"``
-(reported with its size, not a failure) exactly when that measured gap at the same step,
-quantity and parameter exceeds the tolerance.
+A *driver* (`comparisons.drivers`: gradient steps, scipy minimize, Levenberg-Marquardt) advances
+the backends one step at a time and hands over one `StepRecord` per backend per step. This
+runner alone owns what is common to all of them:
 
-Modes. ``free``: each backend trains on its own from the identical start. ``anchored``: before
-every step each backend is given the reference's current weights, so gradient errors show at
-the step and parameter where they happen and never compound (optimizer state stays each
-backend's own).
-
-Robustness. A backend that cannot be built or raises mid-run is recorded with its traceback
-and dropped; the others continue. A backend whose loss, gradients or weights become NaN/Inf is
-recorded (first non-finite step) and stops; the others continue. Ctrl-C ends the run early with
-the records so far and `interrupted=True`.
+* **lanes and pairings** from the backend registry: scratchnet follows the optimizer convention
+  of the reference (torch's when the reference is scratchnet). Every other backend is diffed
+  against the reference. A framework whose declared convention differs from the reference's
+  (Keras against torch) is also diffed against a scratchnet twin running *its* convention
+  (``scratchnet[keras]``): that pairing is exact and judged by the tolerance. The twin is
+  diffed against scratchnet too, which measures the convention gap itself; a
+  framework-vs-reference row (kind ``cross``) is labelled ``expected="convention"`` (reported
+  with its size, not a failure) exactly when that measured gap at the same step, quantity and
+  parameter exceeds the tolerance. Full-batch methods have no optimizer convention: every
+  backend is diffed ``exact`` against the reference.
+* **anchoring** (``anchored``: before every step each lane gets the reference's state, so
+  gradient errors show at the step and parameter where they happen and never compound;
+  optimizer state stays each backend's own) -- see each driver for what its state is;
+* **isolation**: a backend that cannot be built or raises mid-run (its own code, or a record the
+  comparison cannot read) is recorded with its traceback and retired; the others continue;
+* **non-finite detection**: a lane whose loss, gradients or weights become NaN/Inf is recorded
+  (first non-finite step) and retired;
+* **diffing**: a step is diffed as soon as every live lane has pushed it (`comparisons.diff`,
+  one tolerance policy), then its records are dropped;
+* **interruption**: Ctrl-C ends the run early with every step completed so far and
+  ``interrupted=True`` (the report says INCOMPLETE, the CLI exits 130).
 """
 from __future__ import annotations
 
-import platform
-import sys
 import time
 import traceback
-from importlib import metadata
 from typing import Any, Callable
 
 import numpy as np
@@ -33,14 +37,13 @@ import pandas as pd
 
 import reference
 import scratchnet as sn
-from comparisons import catalog, conventions, scipy_runner
+from comparisons import catalog, conventions, drivers, race
 from comparisons.comparison import BackendFailure, Comparison, Divergence, describe_error
 from comparisons.diff import DiffTable, compare_many
+from comparisons.environment import environment
 from comparisons.spec import Scenario, SpecError
 from comparisons.tolerances import Tolerance
-from reference.protocol import OptimizerSpec, Problem, StepRecord
-
-_CONVENTION_OF = {"torch": "torch", "keras": "keras"}
+from reference.protocol import StepRecord
 
 
 def run(
@@ -59,6 +62,11 @@ def run(
     return _Run(scenario, tolerance or scenario.tolerance(), progress).execute()
 
 
+def run_until(scenario: Scenario, stop: Callable[[int, dict[str, StepRecord]], bool]) -> Comparison:
+    """Run `scenario` until ``stop(step, records)`` holds after a step (or its steps run out)."""
+    return _Run(scenario, scenario.tolerance(), stop=stop).execute()
+
+
 def resolve(scenario: Scenario | str) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
@@ -70,16 +78,29 @@ def resolve(scenario: Scenario | str) -> Scenario:
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, tolerance: Tolerance, progress=None):
+    """One run of a scenario: the lanes (one backend each), the pairings, and the runner's
+    services to the driver (`comparisons.drivers.Lanes`)."""
+
+    def __init__(self, scenario: Scenario, tolerance: Tolerance, progress=None, stop=None):
         self.progress = progress
+        self.stop = stop  # stop(step, records) -> True ends the run after that step (the race)
         self.scenario = scenario
         self.tolerance = tolerance
+        self.mode = scenario.mode
+        self.reference = scenario.reference
         self.table = DiffTable()
         self.failures: dict[str, BackendFailure] = {}
         self.nonfinite: dict[str, int] = {}
         self.first_divergence: Divergence | None = None
-        self.losses: dict[str, list[float]] = {}
+        self.losses: dict[str, dict[int, float]] = {}
+        self.records: dict[str, list[StepRecord]] = {}  # kept only when `keep_records`
+        self.keep_records: tuple[str, ...] = ()
         self.seconds: dict[str, float] = {}
+        self.extras: dict[str, Any] = {}
+        self.lanes: dict[str, Any] = {}
+        self._pending: dict[int, dict[str, StepRecord]] = {}  # step -> lane -> record, until the step is complete
+        self._awaiting: set[str] = set()  # lanes that will still push records
+        self._next_step = 0
 
     # ------------------------------------------------------------------ set-up
     def _data(self, net: sn.MLP):
@@ -87,7 +108,7 @@ class _Run:
             data = self.scenario.load_data()
         except (TypeError, ValueError, FileNotFoundError) as error:
             raise SpecError(f"data: {error}") from None
-        n_in, n_out = self.scenario.network["sizes"][0], self.scenario.network["sizes"][-1]
+        n_in, n_out = net.sizes[0], net.sizes[-1]
         if data.X.shape[1] != n_in:
             raise SpecError(f"network.sizes[0] is {n_in} but data {data.name!r} has {data.X.shape[1]} features")
         if data.y.shape[1] != n_out:
@@ -102,111 +123,181 @@ class _Run:
             raise SpecError(f"data {data.name!r} does not fit the network: {error}") from None
         return X, y
 
-    def _build(self, problem: Problem) -> dict[str, Any]:
-        """Backends by display name, reference first; twins for frameworks of another convention."""
+    def _wanted(self, driver: drivers.Driver) -> list[tuple[str, str, str | None, str]]:
+        """(display name, backend, convention asked for, convention followed), reference first,
+        then the scenario's other backends, then the convention twins a pairing needs."""
         scenario = self.scenario
-        base = _CONVENTION_OF.get(scenario.reference, "torch")
-        wanted: list[tuple[str, str, str | None]] = []  # (display name, backend, scratchnet convention)
-        for name in [scenario.reference] + [b for b in scenario.backends if b != scenario.reference]:
-            wanted.append((name, name, base if name == "scratchnet" else None))
+        base = reference.get(scenario.reference).convention
+        ordered = [scenario.reference] + [b for b in scenario.backends if b != scenario.reference]
+        if not driver.uses_conventions:
+            return [(name, name, None, base) for name in ordered]
+        wanted = [(name, name, base if name == "scratchnet" else None,
+                   base if name == "scratchnet" else reference.get(name).convention) for name in ordered]
         for name in scenario.backends:
-            convention = _CONVENTION_OF.get(name)
-            if convention and convention != base:
-                wanted.append((f"scratchnet[{convention}]", "scratchnet", convention))
-                if "scratchnet" not in scenario.backends:
-                    wanted.append(("scratchnet", "scratchnet", base))
-        built = {}
-        for display, name, convention in wanted:
+            convention = reference.get(name).convention
+            if name != "scratchnet" and convention != base:
+                twin = reference.twin_name(convention)
+                if twin not in [w[0] for w in wanted]:
+                    wanted.append((twin, "scratchnet", convention, convention))
+                if "scratchnet" not in [w[0] for w in wanted]:
+                    wanted.append(("scratchnet", "scratchnet", base, base))
+        return wanted
+
+    def _build(self, driver: drivers.Driver) -> list[tuple[str, str, str]]:
+        """Build every lane (isolated); return the pairings (checked, reference, kind).
+
+        kind ``exact``: same convention as the reference; ``cross``: a framework of another
+        convention against the reference (judged unless the measured gap explains it); ``gap``:
+        a convention twin against scratchnet. A framework of another convention is also checked
+        ``exact`` against its twin."""
+        scenario = self.scenario
+        wanted = self._wanted(driver)
+        base = wanted[0][3]
+        for display, name, convention, _ in wanted:
             started = time.perf_counter()
             try:
-                built[display] = reference.create(name, problem, convention)
+                self.lanes[display] = driver.build(name, convention)
             except Exception as error:  # isolate: one backend's failure never loses the others
                 self.failures[display] = BackendFailure(display, None, describe_error(error), traceback.format_exc())
             self.seconds[display] = time.perf_counter() - started
-        return built
-
-    def _pairs(self, built: dict[str, Any]) -> list[tuple[str, str, str]]:
-        """(checked, reference, kind) with kind "exact", "cross" (judged unless the convention gap explains it) or "gap"."""
-        scenario = self.scenario
-        base = _CONVENTION_OF.get(scenario.reference, "torch")
+        self._awaiting = set(self.lanes)
+        followed = {display: follows for display, _, _, follows in wanted}
+        twins = {display for display, name, convention, _ in wanted if display != name}
+        shown = set(scenario.backends) | twins
         pairs = []
-        for name in built:
-            if name == scenario.reference or name.startswith("scratchnet["):
+        for display, _, _, follows in wanted:
+            if display == scenario.reference or display in twins or display not in shown:
                 continue
-            convention = _CONVENTION_OF.get(name, base)
-            pairs.append((name, scenario.reference, "exact" if convention == base else "cross"))
-            if convention != base:
-                pairs.append((name, f"scratchnet[{convention}]", "exact"))
-        for name in built:
-            if name.startswith("scratchnet["):
-                pairs.append((name, "scratchnet", "gap"))
-        if scenario.reference != "scratchnet" and "scratchnet" not in scenario.backends:
-            pairs = [p for p in pairs if p[0] != "scratchnet"]
+            pairs.append((display, scenario.reference, "exact" if follows == base else "cross"))
+            if follows != base:
+                pairs.append((display, reference.twin_name(follows), "exact"))
+        pairs += [(twin, "scratchnet", "gap") for twin in twins if followed[twin] != base]
+        self.twin_of = {checked: against for checked, against, kind in pairs if kind == "exact" and against in twins}
         return pairs
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ services to drivers
+    def alive(self, name: str) -> bool:
+        return name in self.lanes
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+        """fn(*args, **kwargs) for lane `name`, timed and isolated: an exception records the
+        backend's failure (with its traceback) and retires the lane. Returns (ok, value)."""
+        started = time.perf_counter()
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN/Inf is recorded by push
+                return True, fn(*args, **kwargs)
+        except drivers.LaneRetired:
+            return False, None
+        except Exception as error:
+            if self.alive(name):
+                self.failures[name] = BackendFailure(name, self._next_step, describe_error(error), traceback.format_exc())
+                self._retire(name)
+            return False, None
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def anchor(self, read: Callable[[Any], Any], write: Callable[[Any, Any], None]) -> None:
+        """Anchored mode: give every lane the reference lane's state (the first lane when the
+        reference has failed)."""
+        source = self.reference if self.alive(self.reference) else next(iter(self.lanes), None)
+        if source is None:
+            return
+        ok, state = self.call(source, read, self.lanes[source])
+        if not ok:
+            return
+        for name in list(self.lanes):
+            if name != source:
+                self.call(name, write, self.lanes[name], state)
+
+    def push(self, name: str, step: int, record: StepRecord) -> None:
+        """Take lane `name`'s record of `step`; retire the lane at its first NaN/Inf; diff every
+        step that is now complete."""
+        try:
+            finite = _finite(record)
+        except Exception as error:  # not a StepRecord of numbers: the backend's fault, isolated
+            self.failures[name] = BackendFailure(name, step, describe_error(error), traceback.format_exc())
+            self._retire(name)
+            self._flush()
+            return
+        self._pending.setdefault(step, {})[name] = record
+        self.losses.setdefault(name, {})[step] = float(record.loss)
+        if name in self.keep_records:
+            self.records.setdefault(name, []).append(record)
+        if not finite:
+            self.nonfinite[name] = step
+            self._retire(name)
+        self._flush()
+
+    def finish(self, name: str) -> None:
+        """Lane `name` has ended on its own; later steps are diffed without it."""
+        self._awaiting.discard(name)
+        self._flush()
+
+    def _retire(self, name: str) -> None:
+        self.lanes.pop(name, None)
+        self._awaiting.discard(name)
+
+    def _flush(self) -> None:
+        while self._next_step in self._pending:
+            records = self._pending[self._next_step]
+            if not self._awaiting <= set(records):
+                return
+            del self._pending[self._next_step]
+            self._diff(self._next_step, records)
+            self._next_step += 1
+            if self.progress is not None:
+                self.progress(self._next_step, self.scenario.steps)
+            if self.stop is not None and self.stop(self._next_step - 1, records):
+                raise _Stop
+
+    # ------------------------------------------------------------------ the run
     def execute(self) -> Comparison:
         scenario = self.scenario
         net = scenario.build_network()
         X, y = self._data(net)
-        if scenario.optimizer["name"] in scipy_runner.METHODS:
-            return scipy_runner.execute(scenario, self.tolerance, X, y, net, self.progress,
-                                        environment(scenario), conventions.in_play(scenario))
-        problem = Problem(net.spec(), net.params, OptimizerSpec(scenario.optimizer["name"], scenario.optimizer_options))
-        backends = self._build(problem)
-        pairs = self._pairs(backends)
+        driver = drivers.for_scenario(scenario, net, X, y)
+        self.pairs = self._build(driver)
+        if scenario.race and "scratchnet" in self.lanes:
+            self.keep_records = ("scratchnet",)
         loop_started = time.perf_counter()
-        anchor_source = scenario.reference if scenario.reference in backends else next(iter(backends), None)
-        steps_completed, interrupted = 0, False
-        schedule = sn.data.batch_schedule(X.shape[0], scenario.run["batch_size"], scenario.steps,
-                                          scenario.run["shuffle"], scenario.run["seed"])
+        interrupted = False
         try:
-            for step, indices in enumerate(schedule):
-                if not backends:
-                    break
-                batch_X, batch_y = X[indices], y[indices]
-                anchor = backends[anchor_source].get_params() if scenario.mode == "anchored" and anchor_source in backends else None
-                records = {}
-                for name in list(backends):
-                    started = time.perf_counter()
-                    try:
-                        if anchor is not None and name != anchor_source:
-                            backends[name].set_params(anchor)
-                        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # NaN/Inf is recorded below
-                            record = backends[name].step(batch_X, batch_y)
-                    except Exception as error:
-                        self.failures[name] = BackendFailure(name, step, describe_error(error), traceback.format_exc())
-                        del backends[name]
-                        continue
-                    finally:
-                        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
-                    records[name] = record
-                    self.losses.setdefault(name, [np.nan] * step).append(record.loss)
-                    if not _finite(record):
-                        self.nonfinite[name] = step
-                        del backends[name]
-                self._diff(step, records, pairs)
-                steps_completed = step + 1
-                if self.progress is not None:
-                    self.progress(steps_completed, scenario.steps)
+            driver.run(self)
+            self._awaiting.clear()
+            self._flush()
+        except _Stop:
+            pass
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted = True  # every step that all lanes completed is kept; the step in progress is not
         self.seconds["lockstep_loop"] = time.perf_counter() - loop_started
-        for name, values in self.losses.items():
-            values.extend([np.nan] * (steps_completed - len(values)))
-        losses = pd.DataFrame({name: values[:steps_completed] for name, values in self.losses.items()})
+        steps_completed = self._next_step
+        if not driver.uses_conventions and not interrupted:
+            self.extras["iterations"] = {name: len(values) for name, values in self.losses.items()}
+            lengths = set(self.extras["iterations"].values())
+            if scenario.mode == "free" and len(lengths) > 1:
+                self.extras["note"] = (f"the free-running trajectories stopped after different numbers of iterations "
+                                       f"{self.extras['iterations']}; each step compares the backends that reached it")
+        if scenario.race and not interrupted:
+            self.extras["race"] = race.race(scenario, self.records.get("scratchnet"), self.seconds.get("scratchnet"))
+        losses = pd.DataFrame({name: [values.get(step, np.nan) for step in range(steps_completed)]
+                               for name, values in self.losses.items()})
         losses.index.name = "step"
+        expected_steps = scenario.steps if driver.uses_conventions and self.stop is None else steps_completed
         return Comparison(
             scenario=scenario, tolerance=self.tolerance, diffs=self.table.to_frame(), losses=losses,
             first_divergence=self.first_divergence, failures=self.failures, nonfinite=self.nonfinite,
-            conventions=conventions.in_play(scenario), environment=environment(scenario),
+            conventions=conventions.in_play(scenario), environment=environment(scenario, self._used()),
             steps_completed=steps_completed, interrupted=interrupted, seconds=self.seconds,
+            extras=self.extras, expected_steps=expected_steps,
         )
 
-    def _diff(self, step: int, records: dict[str, StepRecord], pairs) -> None:
+    def _used(self) -> list[str]:
+        """Every backend the run built or tried to build (twins included)."""
+        return [name for name in dict.fromkeys([*self.scenario.backends, *self.seconds]) if name != "lockstep_loop"]
+
+    def _diff(self, step: int, records: dict[str, StepRecord]) -> None:
         gaps: dict[str, dict[tuple[str, str], bool]] = {}  # convention twin -> (quantity, param) -> gap beyond tolerance
-        ordered = sorted(pairs, key=lambda p: p[2] != "gap")  # measure gaps first
-        for checked, against, kind in ordered:
+        for checked, against, kind in sorted(self.pairs, key=lambda p: p[2] != "gap"):  # measure gaps first
             if checked not in records or against not in records:
                 continue
             quantities, names, lefts, rights = _quantities(records[checked], records[against])
@@ -216,11 +307,11 @@ class _Run:
                 gaps[checked] = dict(zip(keys, ~batch.passed))
                 expected = ["convention"] * len(keys)
             elif kind == "cross":
-                gap = gaps.get(f"scratchnet[{_CONVENTION_OF[checked]}]", {})
+                gap = gaps.get(self.twin_of.get(checked, ""), {})
                 expected = ["convention" if gap.get(key, False) else "" for key in keys]
             else:
                 expected = [""] * len(keys)
-            self.table.extend(step, checked, against, quantities, names, batch, expected)
+            self.table.extend(step, checked, against, kind, quantities, names, batch, expected)
             if self.first_divergence is None:
                 failing = [i for i in np.flatnonzero(~batch.passed) if not expected[i]]
                 if failing:
@@ -228,24 +319,35 @@ class _Run:
                     self._record_divergence(step, checked, against, quantities[i], names[i], lefts[i], rights[i], batch.row(i))
 
     def _record_divergence(self, step, checked, against, quantity, param, left, right, diff) -> None:
-        index = tuple(int(i) for i in np.unravel_index(diff.index, np.shape(right))) if np.ndim(right) else ()
+        index = (tuple(int(i) for i in np.unravel_index(diff.index, np.shape(right)))
+                 if np.ndim(right) and not diff.finding else ())
         self.first_divergence = Divergence(
             step, checked, against, quantity, param, index, (diff.value, diff.reference_value),
             diff.max_abs, diff.max_rel, diff.allowed, self.tolerance,
-            np.array(left, copy=True), np.array(right, copy=True),
+            np.array(left, copy=True), np.array(right, copy=True), diff.mismatched, diff.size, diff.finding,
         )
+
+
+class _Stop(BaseException):
+    """The run's stop condition held. Not an error, and not an `Exception`, so that no
+    isolation handler mistakes it for a backend's failure."""
 
 
 def _quantities(a: StepRecord, b: StepRecord):
     """Parallel lists (quantity, param, checked tensor, reference tensor) over loss, gradients,
-    weights and the optimizer state both records hold, in that order."""
+    weights and optimizer state, in that order. Every reference gradient is compared (a
+    gradient missing from `a` becomes a finding: None); weights only when both records carry
+    weights of their own (a provider evaluated at another backend's iterate has none); state
+    where both name the same slot (frameworks name their slots differently)."""
     quantities, names, lefts, rights = ["loss"], ["loss"], [np.float64(a.loss)], [np.float64(b.loss)]
     for quantity, left, right in (("grad", a.grads, b.grads), ("param", a.params, b.params), ("state", a.state, b.state)):
+        if quantity == "param" and not (left and right):
+            continue
         for name in right:
-            if name in left:
+            if name in left or quantity != "state":
                 quantities.append(quantity)
                 names.append(name)
-                lefts.append(left[name])
+                lefts.append(left.get(name))
                 rights.append(right[name])
     return quantities, names, lefts, rights
 
@@ -254,23 +356,8 @@ def _finite(record: StepRecord) -> bool:
     """No NaN/Inf in the loss, gradients or weights. A finite sum proves every entry finite
     (one reduction, no temporary); only a non-finite sum needs the elementwise check, since a
     sum of large finite entries can overflow."""
-    if not np.isfinite(record.loss):
+    if not np.isfinite(float(record.loss)):
         return False
     with np.errstate(over="ignore", invalid="ignore"):
-        return all(np.isfinite(v.sum()) or np.all(np.isfinite(v)) for group in (record.grads, record.params)
+        return all(np.isfinite(np.sum(v)) or np.all(np.isfinite(v)) for group in (record.grads, record.params)
                    for v in group.values())
-
-
-def environment(scenario: Scenario) -> dict[str, Any]:
-    """Versions and settings needed to reproduce a run."""
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("numpy", "scipy", "pandas", "torch", "tensorflow-cpu", "tensorflow", "keras", "scratchnet-parity"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    versions["settings"] = {
-        "TF_ENABLE_ONEDNN_OPTS": "0", "tf_op_determinism": True, "torch_optimizer_path": "single-tensor (foreach=False)",
-        "keras_hyperparameters": "np.float64", "dtype": scenario.dtype, "seed": scenario.run["seed"],
-    }
-    return versions

@@ -11,21 +11,24 @@ description = "..."
 [tolerances.float64] # optional overrides: free = {rtol = 1e-8, atol = 1e-12}, anchored = {...}
 reason = "why the override is needed"
 ```
-Specs are plain TOML/dicts: nothing is evaluated or unpickled.
+Specs are plain TOML/dicts: nothing is evaluated or unpickled. Every problem of a spec is reported
+at once, in one `SpecError` (its `problems` list one each); a TOML spec without `name` takes the
+file's stem as its name.
 """
 from __future__ import annotations
 
 import copy
+import difflib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 import scratchnet as sn
 from comparisons.tolerances import Tolerance, TolerancePolicy
-from reference import BACKENDS
+import reference
 from scratchnet._checks import unknown_name
 
 MODES = ("free", "anchored")
@@ -54,7 +57,48 @@ _RACE = {"goal": None, "metric": "mse", "gd_lr": None, "max_epochs": 20000}
 
 
 class SpecError(ValueError):
-    """A scenario field is missing, misspelled or has a bad value; the message names the field."""
+    """A scenario spec is wrong: a field is missing, misspelled or has a bad value.
+
+    `problems` lists every problem found, one line each, naming its field (``run.steps: must be
+    an integer >= 1, got 0``) and the fix or the nearest valid name. The message is the problem
+    itself when there is one, else a count followed by one problem per line.
+    """
+
+    def __init__(self, problems: str | Iterable[str], source: str | None = None):
+        self.problems: list[str] = [problems] if isinstance(problems, str) else [str(p) for p in problems]
+        self.source = source
+        super().__init__(_format_problems(self.problems, source))
+
+    def __reduce__(self):  # keep `problems` through pickling (process pools)
+        return (type(self), (self.problems, self.source))
+
+
+def _format_problems(problems: list[str], source: str | None) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    where = f"{source}: " if source else "scenario spec: "
+    return f"{where}{len(problems)} problems\n" + "\n".join(f"  - {problem}" for problem in problems)
+
+
+class _Problems:
+    """Collects the problems of one spec (each once, in the order found)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        if message not in self.items:
+            self.items.append(message)
+
+    def unknown_keys(self, section: str, given: Mapping[str, Any], valid) -> set[str]:
+        """Report each key of `given` not in `valid`; return the valid names suggested instead."""
+        suggested = set()
+        for key in given:
+            if key not in valid:
+                where = f"{section}.{key}" if section else str(key)
+                self.add(f"{where}: {unknown_name('key', key, valid)}")
+                suggested.update(difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.5))
+        return suggested
 
 
 @dataclass(frozen=True)
@@ -74,6 +118,7 @@ class Scenario:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_toml(cls, path: str | Path) -> "Scenario":
+        """Read a TOML spec; without a `name` the scenario is named after the file's stem."""
         path = Path(path)
         try:
             with path.open("rb") as handle:
@@ -82,37 +127,57 @@ class Scenario:
             raise SpecError(f"scenario file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise SpecError(f"{path}: not valid TOML ({error})") from None
-        return cls.from_dict(raw)
+        return cls._validated(raw, default_name=path.stem, source=str(path))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "Scenario":
+        """Validate a spec given as plain data (`name` is required); raises one `SpecError`
+        listing every problem."""
+        return cls._validated(raw)
+
+    @classmethod
+    def _validated(cls, raw: Mapping[str, Any], default_name: str | None = None,
+                   source: str | None = None) -> "Scenario":
         if not isinstance(raw, Mapping):
-            raise SpecError(f"a scenario must be a table/dict, got {type(raw).__name__}")
-        _reject_unknown("", raw, _TOP_LEVEL)
-        name = raw.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise SpecError("name: required, a non-empty string")
+            raise SpecError(f"a scenario must be a table/dict, got {type(raw).__name__}", source)
+        problems = _Problems()
+        # a misspelled key that suggests an absent one: its "required" and dependent checks would be noise
+        absent = {key for key in problems.unknown_keys("", raw, _TOP_LEVEL) if key not in raw}
+        name = raw.get("name", default_name)
+        if (not isinstance(name, str) or not name.strip()) and "name" not in absent:
+            problems.add("name: required, a non-empty string")
         description = raw.get("description", "")
         if not isinstance(description, str):
-            raise SpecError("description: must be a string")
-        sections = {}
+            problems.add("description: must be a string")
+        sections: dict[str, dict[str, Any] | None] = {}  # None: the section's checks cannot run
         for section, defaults in _SECTIONS.items():
             given = raw.get(section, {})
+            if section in absent:
+                sections[section] = None
+                continue
             if not isinstance(given, Mapping):
-                raise SpecError(f"{section}: must be a table, got {type(given).__name__}")
-            if section not in ("optimizer", "data"):
-                _reject_unknown(section, given, defaults)
+                problems.add(f"{section}: must be a table, got {type(given).__name__}")
+                sections[section] = None
+                continue
+            suggested = set() if section in ("optimizer", "data") else problems.unknown_keys(section, given, defaults)
             merged = {**copy.deepcopy(defaults), **copy.deepcopy(dict(given))}
-            for key, value in merged.items():
-                if value is None and key in ("sizes", "activations", "name"):
-                    raise SpecError(f"{section}.{key}: required")
+            for key in ("sizes", "activations", "name"):
+                if key in merged and merged[key] is None and key not in suggested:
+                    problems.add(f"{section}.{key}: required")
             sections[section] = merged
-        _check_run(sections["run"])
-        _check_optimizer(sections["optimizer"], sections["run"], sections["loss"])
-        _check_network(sections["network"], sections["loss"], sections["run"]["dtype"])
-        _check_data(sections["data"])
-        tolerances = _parse_tolerances(raw.get("tolerances", {}))
-        race = _check_race(raw.get("race"), sections["optimizer"]["name"])
+        run, loss = sections["run"], sections["loss"]
+        valid_run = _check_run(run, problems) if run is not None else set()
+        method = None
+        if sections["optimizer"] is not None and sections["optimizer"]["name"] is not None:
+            method = _check_optimizer(sections["optimizer"], run, valid_run, loss, problems)
+        dtype = run["dtype"] if "dtype" in valid_run else "float64"
+        _check_network(sections["network"], loss, dtype, problems)
+        if sections["data"] is not None:
+            _check_data(sections["data"], problems)
+        tolerances = _parse_tolerances(raw.get("tolerances", {}), problems)
+        race = _check_race(raw.get("race"), method, problems)
+        if problems.items:
+            raise SpecError(problems.items, source)
         return cls(name.strip(), description, sections["network"], sections["loss"], sections["optimizer"],
                    sections["data"], sections["run"], tolerances, race)
 
@@ -193,138 +258,261 @@ class Scenario:
 
 
 # ---------------------------------------------------------------------- field checks
-def _reject_unknown(section: str, given: Mapping[str, Any], valid) -> None:
-    for key in given:
-        if key not in valid:
-            where = f"{section}.{key}" if section else key
-            raise SpecError(f"{where}: {unknown_name('key', key, valid)}")
-
-
-def _integer(field: str, value: Any, minimum: int) -> int:
+# Each check adds its problems to `problems` and goes on; a check whose input is already known
+# to be wrong (reported elsewhere) is skipped rather than reported twice.
+def _integer(problems: _Problems, field: str, value: Any, minimum: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SpecError(f"{field}: must be an integer >= {minimum}, got {value!r}")
+        problems.add(f"{field}: must be an integer >= {minimum}, got {value!r}")
+        return None
     return int(value)
 
 
-def _check_run(run: dict[str, Any]) -> None:
-    run["steps"] = _integer("run.steps", run["steps"], 1)
+def _check_run(run: dict[str, Any], problems: _Problems) -> set[str]:
+    """Check the run section in place; return the names of its valid fields."""
+    valid: set[str] = set()
+    for key, minimum in (("steps", 1), ("seed", 0)):
+        value = _integer(problems, f"run.{key}", run[key], minimum)
+        if value is not None:
+            run[key] = value
+            valid.add(key)
     if run["batch_size"] is not None:
-        run["batch_size"] = _integer("run.batch_size", run["batch_size"], 1)
-    run["seed"] = _integer("run.seed", run["seed"], 0)
+        value = _integer(problems, "run.batch_size", run["batch_size"], 1)
+        if value is not None:
+            run["batch_size"] = value
+            valid.add("batch_size")
+    else:
+        valid.add("batch_size")
     if not isinstance(run["shuffle"], bool):
-        raise SpecError(f"run.shuffle: must be true or false, got {run['shuffle']!r}")
-    for key, valid in (("mode", MODES), ("dtype", DTYPES)):
-        if run[key] not in valid:
-            raise SpecError(f"run.{key}: {unknown_name(key, run[key], valid)}")
+        problems.add(f"run.shuffle: must be true or false, got {run['shuffle']!r}")
+    for key, names in (("mode", MODES), ("dtype", DTYPES)):
+        if run[key] in names:
+            valid.add(key)
+        else:
+            problems.add(f"run.{key}: {unknown_name(key, run[key], names)}")
+    registered = reference.names()
     backends = run["backends"]
     if isinstance(backends, str) or not isinstance(backends, (list, tuple)) or not backends:
-        raise SpecError(f"run.backends: must be a non-empty list of backend names, got {backends!r}")
-    for backend in backends:
-        if backend not in BACKENDS:
-            raise SpecError(f"run.backends: {unknown_name('backend', backend, BACKENDS)}")
-    if len(set(backends)) != len(backends):
-        raise SpecError(f"run.backends: lists a backend twice: {backends}")
-    run["backends"] = list(backends)
-    if run["reference"] not in BACKENDS:
-        raise SpecError(f"run.reference: {unknown_name('backend', run['reference'], BACKENDS)}")
-    if run["reference"] not in backends:
-        raise SpecError(f"run.reference: {run['reference']!r} must be one of run.backends {backends}")
+        problems.add(f"run.backends: must be a non-empty list of backend names, got {backends!r}")
+    else:
+        backends = run["backends"] = list(backends)
+        unknown = [backend for backend in backends if backend not in registered]
+        for backend in unknown:
+            problems.add(f"run.backends: {unknown_name('backend', backend, registered)}")
+        if not unknown:
+            valid.add("backends")
+            if len(set(backends)) != len(backends):
+                problems.add(f"run.backends: lists a backend twice: {backends}")
+    if run["reference"] not in registered:
+        problems.add(f"run.reference: {unknown_name('backend', run['reference'], registered)}")
+    elif "backends" in valid and run["reference"] not in backends:  # (a misspelled backend may be the reference)
+        problems.add(f"run.reference: {run['reference']!r} must be one of run.backends {backends}")
+    return valid
 
 
-def _check_optimizer(optimizer: dict[str, Any], run: dict[str, Any], loss: dict[str, Any]) -> None:
+def _option_problems(section: str, build: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, str]:
+    """Problems of `build(**options)` (which raises TypeError/ValueError), keyed by option: an
+    option is wrong when it fails on its own and among the options that do not; a failure of
+    the good options together is keyed "" (a combination the framework refuses)."""
+    def error(chosen: Mapping[str, Any]) -> str | None:
+        try:
+            build(**chosen)
+        except (TypeError, ValueError) as exception:
+            return str(exception)
+        return None
+
+    whole = error(options)
+    if whole is None:
+        return {}
+    good = {key: value for key, value in options.items() if error({key: value}) is None}
+    found: dict[str, str] = {}
+    for key, value in options.items():
+        if key in good:
+            continue
+        message = error({**good, key: value})
+        if message is None:
+            good[key] = value  # fine among the others (e.g. nesterov with the given momentum)
+        else:
+            found[key] = f"{section}.{key}: {message}"
+    if not found:
+        return {"": f"{section}: {whole}"}
+    rest = error(good)
+    if rest is not None:
+        found[""] = f"{section}: {rest}"
+    return found
+
+
+def _check_optimizer(optimizer: dict[str, Any], run: dict[str, Any] | None, valid_run: set[str],
+                     loss: dict[str, Any] | None, problems: _Problems) -> str | None:
+    """Check the optimizer section; return its name when that is valid."""
     name = optimizer["name"]
     if name not in GRADIENT_OPTIMIZERS + FULL_BATCH_METHODS:
-        raise SpecError(f"optimizer.name: {unknown_name('optimizer', name, GRADIENT_OPTIMIZERS + FULL_BATCH_METHODS)}")
+        problems.add(f"optimizer.name: {unknown_name('optimizer', name, GRADIENT_OPTIMIZERS + FULL_BATCH_METHODS)}")
+        return None
     if name in FULL_BATCH_METHODS:
-        _check_full_batch(optimizer, run, loss)
-        return
+        _check_full_batch(optimizer, run, valid_run, loss, problems)
+        return name
     if "lr" not in optimizer:
-        raise SpecError("optimizer.lr: required (torch and Keras default learning rates differ)")
+        problems.add("optimizer.lr: required (torch and Keras default learning rates differ)")
     options = {k: v for k, v in optimizer.items() if k != "name"}
-    try:
-        for convention in sn.optim.CONVENTIONS:
-            if convention == "keras" and "dampening" in options:
-                continue
-            sn.optim.get(name, convention=convention, **options)
-    except (TypeError, ValueError) as error:
-        raise SpecError(f"optimizer: {error}") from None
+    found: dict[str, str] = {}
+    for convention in sn.optim.CONVENTIONS:
+        # dampening is torch-only (Keras' SGD has none); the other options must suit both conventions
+        chosen = {k: v for k, v in options.items() if not (convention == "keras" and k == "dampening")}
+        for key, message in _option_problems("optimizer", _optimizer_builder(name, convention), chosen).items():
+            found.setdefault(key, message)
+    for message in found.values():
+        problems.add(message)
+    return name
 
 
-def _check_full_batch(optimizer: dict[str, Any], run: dict[str, Any], loss: dict[str, Any]) -> None:
+def _optimizer_builder(name: str, convention: str) -> Callable[..., Any]:
+    return lambda **options: sn.optim.get(name, convention=convention, **options)
+
+
+def _check_full_batch(optimizer: dict[str, Any], run: dict[str, Any] | None, valid_run: set[str],
+                      loss: dict[str, Any] | None, problems: _Problems) -> None:
     name = optimizer["name"]
     valid = LM_OPTIONS if name == "lm" else SCIPY_OPTIONS[name]
-    _reject_unknown("optimizer", {k: v for k, v in optimizer.items() if k != "name"}, valid)
-    if run["batch_size"] is not None:
-        raise SpecError(f"run.batch_size: {name} trains on the full batch; remove batch_size")
-    if name == "lm":
-        options = {k: v for k, v in optimizer.items() if k != "name"}
-        try:
-            sn.optim.LevenbergMarquardt(**options)
-        except (TypeError, ValueError) as error:
-            raise SpecError(f"optimizer: {error}") from None
-        if loss["name"] != "squared_error" or loss["l2"]:
-            raise SpecError("loss: Levenberg-Marquardt needs loss.name = 'squared_error' and no l2")
-        other = [b for b in run["backends"] if b not in ("scratchnet", "torch")]
+    options = {k: v for k, v in optimizer.items() if k != "name"}
+    problems.unknown_keys("optimizer", options, valid)
+    if run is not None and run["batch_size"] is not None:
+        problems.add(f"run.batch_size: {name} trains on the full batch; remove batch_size")
+    if name != "lm":
+        return
+    known = {k: v for k, v in options.items() if k in valid}
+    for message in _option_problems("optimizer", sn.optim.LevenbergMarquardt, known).values():
+        problems.add(message)
+    if loss is not None and (loss["name"] != "squared_error" or loss["l2"]):
+        problems.add("loss: Levenberg-Marquardt needs loss.name = 'squared_error' and no l2")
+    if "backends" in valid_run:
+        other = [b for b in run["backends"] if b not in reference.with_jacobian()]
         if other:
-            raise SpecError(f"run.backends: lm compares the scratchnet and torch Jacobians only; remove {other}")
+            problems.add(f"run.backends: lm needs a Jacobian provider, which only {list(reference.with_jacobian())} "
+                         f"declare; remove {other}")
 
 
-def _check_race(race: Any, method: str) -> dict[str, Any] | None:
+def _check_race(race: Any, method: str | None, problems: _Problems) -> dict[str, Any] | None:
+    """Check the race table; `method` is the optimizer's name (None when that is wrong)."""
     if race is None:
         return None
     if not isinstance(race, Mapping):
-        raise SpecError("race: must be a table (goal, metric, gd_lr, max_epochs)")
-    if method not in FULL_BATCH_METHODS:
-        raise SpecError(f"race: only for full-batch optimizers {FULL_BATCH_METHODS}, not {method!r}")
-    _reject_unknown("race", race, _RACE)
+        problems.add("race: must be a table (goal, metric, gd_lr, max_epochs)")
+        return None
+    if method is not None and method not in FULL_BATCH_METHODS:
+        problems.add(f"race: only for full-batch optimizers {FULL_BATCH_METHODS}, not {method!r}")
+    problems.unknown_keys("race", race, _RACE)
     merged = {**_RACE, **race}
     for key in ("goal", "gd_lr"):
         value = merged[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise SpecError(f"race.{key}: required, a number > 0, got {value!r}")
+            problems.add(f"race.{key}: required, a number > 0, got {value!r}")
     if merged["metric"] not in ("mse", "loss"):
-        raise SpecError(f"race.metric: {unknown_name('metric', merged['metric'], ('mse', 'loss'))}")
-    merged["max_epochs"] = _integer("race.max_epochs", merged["max_epochs"], 1)
+        problems.add(f"race.metric: {unknown_name('metric', merged['metric'], ('mse', 'loss'))}")
+    max_epochs = _integer(problems, "race.max_epochs", merged["max_epochs"], 1)
+    if max_epochs is not None:
+        merged["max_epochs"] = max_epochs
     return merged
 
 
-def _check_network(network: dict[str, Any], loss: dict[str, Any], dtype: str) -> None:
+# the smallest network every loss accepts: field checks build it with one field changed
+_PROBE = {"sizes": [1, 1], "activations": ["sigmoid"]}
+# MLP argument -> (section, key) of the spec
+_NETWORK_FIELDS = {"init": ("network", "init"), "bias": ("network", "bias"), "loss": ("loss", "name"),
+                   "reduction": ("loss", "reduction"), "scale": ("loss", "scale"), "l2": ("loss", "l2")}
+
+
+def _network_error(**arguments: Any) -> str | None:
     try:
-        sn.MLP(network["sizes"], network["activations"], loss=loss["name"], reduction=loss["reduction"],
-               scale=loss["scale"], l2=loss["l2"], bias=network["bias"], dtype=dtype, init=network["init"])
+        sn.MLP(**{**_PROBE, **arguments})
     except (TypeError, ValueError) as error:
-        raise SpecError(f"network/loss: {error}") from None
+        return str(error)
+    return None
 
 
-def _check_data(data: dict[str, Any]) -> None:
-    if data["name"] not in sn.data.LOADERS:
-        raise SpecError(f"data.name: {unknown_name('data set', data['name'], sn.data.LOADERS)}")
+def _check_network(network: dict[str, Any] | None, loss: dict[str, Any] | None, dtype: str,
+                   problems: _Problems) -> None:
+    """Check each network and loss field on its own (with scratchnet's messages), then, when
+    sizes and activations are valid, the network as a whole (layer counts, softmax placement,
+    loss vs last activation) with the valid fields."""
+    sections = {"network": network, "loss": loss}
+    valid: dict[str, Any] = {}
+    for argument, (section, key) in _NETWORK_FIELDS.items():
+        table = sections[section]
+        if table is None:
+            continue
+        error = _network_error(**{argument: table[key]}, dtype=dtype)
+        if error is None:
+            valid[argument] = table[key]
+        else:
+            problems.add(f"{section}.{key}: {error}")
+    if network is None:
+        return
+    sizes, activations = network["sizes"], network["activations"]
+    sizes_valid = activations_valid = False
+    if sizes is not None:
+        layers = len(sizes) - 1 if isinstance(sizes, (list, tuple)) and len(sizes) >= 2 else 1
+        error = _network_error(sizes=sizes, activations=["linear"] * layers)
+        sizes_valid = error is None
+        if error is not None:
+            problems.add(f"network.sizes: {error}")
+    if activations is not None:
+        if isinstance(activations, (list, tuple)):
+            activations_valid = True
+            for index, spec in enumerate(activations):
+                try:
+                    sn.activations.get(spec)
+                except (TypeError, ValueError) as error:
+                    problems.add(f"network.activations[{index}]: {error}")
+                    activations_valid = False
+        else:
+            problems.add(f"network.activations: must be a list with one activation per weight layer, got {activations!r}")
+    if sizes_valid and activations_valid:
+        try:
+            sn.MLP(sizes, activations, dtype=dtype, **valid)
+        except (TypeError, ValueError) as error:
+            problems.add(f"network/loss: {error}")
+
+
+def _check_data(data: dict[str, Any], problems: _Problems) -> None:
+    name = data["name"]
+    if name is not None and (not isinstance(name, str) or name not in sn.data.LOADERS):
+        problems.add(f"data.name: {unknown_name('data set', data['name'], sn.data.LOADERS)}")
     scaling = data.get("input_scaling", "none")
     if scaling not in ("none", "mapminmax"):
-        raise SpecError(f"data.input_scaling: {unknown_name('input scaling', scaling, ('none', 'mapminmax'))}")
+        problems.add(f"data.input_scaling: {unknown_name('input scaling', scaling, ('none', 'mapminmax'))}")
 
 
-def _parse_tolerances(raw: Any) -> TolerancePolicy:
+def _parse_tolerances(raw: Any, problems: _Problems) -> TolerancePolicy | None:
     if not isinstance(raw, Mapping):
-        raise SpecError("tolerances: must be a table")
+        problems.add("tolerances: must be a table")
+        return None
     overrides: dict[tuple[str, str], Tolerance] = {}
     reason = raw.get("reason", "")
+    attempted = False
     for dtype, modes in raw.items():
         if dtype == "reason":
             continue
+        attempted = True
         if dtype not in DTYPES:
-            raise SpecError(f"tolerances.{dtype}: {unknown_name('dtype', dtype, DTYPES)}")
+            problems.add(f"tolerances.{dtype}: {unknown_name('dtype', dtype, DTYPES)}")
+            continue
         if not isinstance(modes, Mapping):
-            raise SpecError(f"tolerances.{dtype}: must be a table of modes")
+            problems.add(f"tolerances.{dtype}: must be a table of modes")
+            continue
         for mode, values in modes.items():
             if mode not in MODES:
-                raise SpecError(f"tolerances.{dtype}.{mode}: {unknown_name('mode', mode, MODES)}")
+                problems.add(f"tolerances.{dtype}.{mode}: {unknown_name('mode', mode, MODES)}")
+                continue
             if not isinstance(values, Mapping) or set(values) != {"rtol", "atol"}:
-                raise SpecError(f"tolerances.{dtype}.{mode}: needs exactly rtol and atol, got {values!r}")
+                problems.add(f"tolerances.{dtype}.{mode}: needs exactly rtol and atol, got {values!r}")
+                continue
+            numbers_valid = True
             for key, value in values.items():
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                    raise SpecError(f"tolerances.{dtype}.{mode}.{key}: must be a number >= 0, got {value!r}")
-            overrides[(dtype, mode)] = Tolerance(float(values["rtol"]), float(values["atol"]))
-    if overrides and not (isinstance(reason, str) and reason.strip()):
-        raise SpecError("tolerances.reason: a tolerance override must say why it is needed")
+                    problems.add(f"tolerances.{dtype}.{mode}.{key}: must be a number >= 0, got {value!r}")
+                    numbers_valid = False
+            if numbers_valid:
+                overrides[(dtype, mode)] = Tolerance(float(values["rtol"]), float(values["atol"]))
+    if attempted and not (isinstance(reason, str) and reason.strip()):
+        problems.add("tolerances.reason: a tolerance override must say why it is needed")
     return TolerancePolicy(overrides, reason)

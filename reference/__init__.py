@@ -1,33 +1,36 @@
-"""Reference backends: PyTorch, Keras (TensorFlow) and scratchnet behind one protocol.
+"""Reference backends: PyTorch, Keras (TensorFlow) and scratchnet behind one protocol, in one registry.
 
 Frameworks are imported lazily, inside their own module only. `create(name, problem)` builds a
-backend by name; a missing framework raises `MissingFramework` naming the extra to install.
+registered backend by name; a missing framework raises `MissingFramework` naming the extra to
+install. `register(BackendInfo(...))` adds a backend (see `reference.registry`).
 """
 from __future__ import annotations
 
 from reference.protocol import Backend, MissingFramework, OptimizerSpec, Problem, StepRecord
+from reference.registry import BackendInfo, create, get, names, register, twin_name, unregister, with_jacobian
 
-BACKENDS = ("scratchnet", "torch", "keras")
+register(BackendInfo(
+    "scratchnet", convention="torch", factory="reference.scratchnet_backend:ScratchnetBackend",
+    packages=("numpy", "scipy"),
+    settings={"optimizer_conventions": "torch | keras (scratchnet.optim, operation for operation)"},
+    description="the NumPy network under test (follows the reference's optimizer convention)",
+    jacobian="reference.scratchnet_backend:jacobian_provider",
+))
+register(BackendInfo(
+    "torch", convention="torch", factory="reference.torch_backend:TorchBackend",
+    packages=("torch",),
+    settings={"torch_optimizer_path": "single-tensor (foreach=False)", "torch_dtype": "problem dtype (float64 exact)"},
+    description="PyTorch nn.Linear stack, torch.optim, autograd",
+    jacobian="reference.torch_jacobian:jacobian_provider",
+))
+register(BackendInfo(
+    "keras", convention="keras", factory="reference.keras_backend:KerasBackend",
+    packages=("tensorflow-cpu", "tensorflow", "keras"),
+    settings={"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0", "tf_op_determinism": True,
+              "tf_threads": "intra/inter-op 1", "keras_hyperparameters": "np.float64",
+              "keras_step": "tf.function (graph mode, no XLA)", "keras_l2": "float64-exact regularizer"},
+    description="Keras 3 Sequential of Dense layers on TensorFlow, keras.optimizers",
+))
 
-
-def create(name: str, problem: Problem, convention: str | None = None) -> Backend:
-    """Build backend `name` for `problem`. `convention` only applies to scratchnet, which can
-    follow either framework's optimizer formulas."""
-    from scratchnet._checks import unknown_name
-
-    if name == "scratchnet":
-        from reference.scratchnet_backend import ScratchnetBackend
-
-        return ScratchnetBackend(problem, convention or "torch")
-    if name == "torch":
-        from reference.torch_backend import TorchBackend
-
-        return TorchBackend(problem)
-    if name == "keras":
-        from reference.keras_backend import KerasBackend
-
-        return KerasBackend(problem)
-    raise unknown_name("backend", name, BACKENDS)
-
-
-__all__ = ["Backend", "MissingFramework", "OptimizerSpec", "Problem", "StepRecord", "create", "BACKENDS"]
+__all__ = ["Backend", "BackendInfo", "MissingFramework", "OptimizerSpec", "Problem", "StepRecord",
+           "create", "get", "names", "register", "twin_name", "unregister", "with_jacobian"]

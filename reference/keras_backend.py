@@ -14,12 +14,14 @@ Exactness set-up (shared/research/conventions.md §0, §5):
   (`backend/tensorflow/nn.py::_get_logits`), as scratchnet and torch do;
 * leaky ReLU as `where(z > 0, z, slope * z)`: Keras' built-in passes the slope as a float32 op
   attribute (0.2 becomes 0.2 - 2.98e-9).
-Keras kernels are (in, out): the canonical layout, no transpose.
+Layers: each scratchnet layer kind maps to Keras through one entry of `LAYERS` (dense:
+`keras.layers.Dense`; Keras kernels are (in, out): the canonical layout, no transpose).
 """
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -65,6 +67,30 @@ _OPTIMIZERS = {  # scratchnet name -> (Keras class, scratchnet option -> Keras k
     "rmsprop": ("RMSprop", {"lr": "learning_rate", "rho": "rho", "momentum": "momentum", "epsilon": "epsilon", "centered": "centered", "weight_decay": "weight_decay"}),
     "adagrad": ("Adagrad", {"lr": "learning_rate", "initial_accumulator_value": "initial_accumulator_value", "epsilon": "epsilon", "weight_decay": "weight_decay"}),
 }
+
+
+def keras_optimizer_defaults(optimizer_class) -> dict:
+    """Keyword -> default of a Keras optimizer constructor, read from its signature."""
+    import inspect
+
+    return {name: parameter.default for name, parameter in inspect.signature(optimizer_class.__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty}
+
+
+def _exact_hyperparameter(keyword: str, value, default):
+    """None (Keras' "off") unchanged, a flag as bool, every number as np.float64 (exact through
+    TF's cast); the type is the one the Keras default has."""
+    if value is None:
+        return None
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"Keras optimizer option {keyword} must be True or False, got {value!r}")
+        return bool(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"Keras optimizer option {keyword} must be a number, got {type(value).__name__}")
+    return np.float64(value)
+
+
 # Keras optimizer attribute holding each slot list, by the slot names scratchnet's keras convention uses.
 _SLOTS = {
     "SGD": {"momentum": "momentums"},
@@ -96,6 +122,40 @@ def _keras_activation(spec, keras):
     return activation.name
 
 
+@dataclass(frozen=True)
+class KerasLayer:
+    """How one scratchnet layer kind is built in Keras, and how its variables convert.
+
+    `layer(keras, layer, input_shape, dtype, name, regularizer)` builds the Keras layer, activation
+    included, with `regularizer` (None without L2) on the slots the scratchnet layer declares
+    `regularized`; `variables` maps each canonical slot to its Keras variable name, in canonical
+    order; `to_keras` / `to_canonical` convert a slot's array between the canonical layout and
+    Keras' (slots not listed have the same layout in both)."""
+
+    layer: Callable[..., Any]
+    variables: Mapping[str, str]
+    to_keras: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+    to_canonical: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+
+
+def _dense(keras, layer, input_shape, dtype, name, regularizer):
+    return keras.layers.Dense(layer.units, activation=_keras_activation(layer.activation, keras), use_bias=layer.bias,
+                              kernel_regularizer=regularizer, dtype=dtype, name=name)
+
+
+#: scratchnet layer kind -> Keras; a new layer type needs one entry here
+LAYERS: dict[str, KerasLayer] = {
+    "dense": KerasLayer(_dense, {"W": "kernel", "b": "bias"}),  # kernel (in, out) is the canonical W: no conversion
+}
+
+
+def layer_entry(layer) -> KerasLayer:
+    """The `LAYERS` entry of a scratchnet layer; a clear error for a kind Keras cannot build yet."""
+    if layer.kind not in LAYERS:
+        raise ValueError(f"the keras backend has no {layer.kind!r} layer yet (supported: {', '.join(LAYERS)})")
+    return LAYERS[layer.kind]
+
+
 def _exact_l2(keras, coefficient: float):
     class ExactL2(keras.regularizers.Regularizer):
         """l2 * sum(W**2) with the coefficient kept in float64."""
@@ -122,16 +182,7 @@ class KerasBackend:
         keras.config.set_floatx(spec["dtype"])
         keras.config.set_dtype_policy(spec["dtype"])
         self.dtype = np.dtype(spec["dtype"])
-        layers = [keras.Input((spec["sizes"][0],), dtype=spec["dtype"])]
-        for index, (units, activation) in enumerate(zip(spec["sizes"][1:], spec["activations"])):
-            layers.append(keras.layers.Dense(
-                units, activation=_keras_activation(activation, keras), use_bias=spec["bias"],
-                kernel_regularizer=_exact_l2(keras, spec["l2"]) if spec["l2"] else None,
-                dtype=spec["dtype"], name=f"dense_{index}",
-            ))
-        self.model = keras.Sequential(layers)
-        self.names = [f"dense_{i}.{'W' if v.name == 'kernel' else 'b'}"
-                      for i, layer in enumerate(self.model.layers) for v in layer.trainable_variables]
+        self._build_model(spec)
         self.set_params(problem.initial_params)
         self.optimizer = self._build_optimizer(problem.optimizer)
         self._state_variables = [
@@ -141,22 +192,53 @@ class KerasBackend:
         ]
         self._compile()
 
-    def _build_optimizer(self, optimizer_spec):
+    def _build_model(self, spec) -> None:
+        """The Sequential model of the description's layers, each through its `LAYERS` entry, and
+        the canonical name and layout conversions of every trainable variable."""
         import scratchnet as sn
 
+        keras = self.keras
+        layers = sn.layers.layers_from_spec(spec["layers"])
+        self.input_shape = sn.layers.check_input_shape(spec["input_shape"])
+        shapes = sn.layers.input_shapes(layers, self.input_shape)
+        self.output_shape = shapes[-1]
+        entries = [layer_entry(layer) for layer in layers]
+        built = [
+            entry.layer(keras, layer, shape, spec["dtype"], sn.layers.layer_prefix(layer.kind, index),
+                        _exact_l2(keras, spec["l2"]) if spec["l2"] else None)
+            for index, (entry, layer, shape) in enumerate(zip(entries, layers, shapes))
+        ]
+        self.model = keras.Sequential([keras.Input(self.input_shape, dtype=spec["dtype"]), *built])
+        self.names, self._to_keras, self._to_canonical = [], [], {}  # names and to_keras in model variable order
+        for layer, entry, keras_layer, names in zip(layers, entries, built, sn.layers.layer_param_names(layers)):
+            slots = {variable: slot for slot, variable in entry.variables.items()}
+            for variable in keras_layer.trainable_variables:
+                slot = slots[variable.name]
+                self.names.append(names[slot])
+                self._to_keras.append(entry.to_keras.get(slot))
+                self._to_canonical[names[slot]] = entry.to_canonical.get(slot)
+        if self.names != sn.layers.param_names(layers):
+            raise ValueError(f"Keras orders the variables {self.names}, not in the canonical order {sn.layers.param_names(layers)}")
+
+    def _build_optimizer(self, optimizer_spec):
         class_name, mapping = _OPTIMIZERS[optimizer_spec.name]
-        if "dampening" in optimizer_spec.options:
+        options = {key: value for key, value in optimizer_spec.options.items() if value is not None}
+        if "dampening" in options:
             raise ValueError("Keras SGD has no dampening; remove it or leave 'keras' out of the backends")
-        # Every option explicitly, Keras' defaults filled in by scratchnet's keras convention, so
-        # that none is left to a Python-float default that TF would round to float32.
-        resolved = sn.optim.get(optimizer_spec.name, convention="keras", **optimizer_spec.options).options
+        unknown = [key for key in options if key not in mapping]
+        if unknown:
+            raise ValueError(f"Keras {class_name} has no option {unknown[0]!r} (known: {sorted(mapping)})")
+        optimizer_class = getattr(self.keras.optimizers, class_name)
+        # Options the scenario leaves out take Keras' own constructor defaults, read from Keras
+        # (a reference never takes its settings from the code under test, scratchnet.optim).
+        # Every option is still passed explicitly, floats as np.float64: a Python-float default
+        # would be rounded to float32 by TF (backend/tensorflow/core.py::cast).
+        defaults = keras_optimizer_defaults(optimizer_class)
         kwargs = {}
-        for key, value in resolved.items():
-            if isinstance(value, bool):
-                kwargs[mapping[key]] = value
-            elif key != "weight_decay" or value:
-                kwargs[mapping[key]] = np.float64(value)
-        optimizer = getattr(self.keras.optimizers, class_name)(**kwargs)
+        for key, keyword in mapping.items():
+            value = options[key] if key in options else defaults[keyword]
+            kwargs[keyword] = _exact_hyperparameter(keyword, value, defaults[keyword])
+        optimizer = optimizer_class(**kwargs)
         optimizer.build(self.model.trainable_variables)
         return optimizer
 
@@ -201,8 +283,8 @@ class KerasBackend:
         every batch size): about 3x faster than eager, and exact (the catalog's anchored float64
         parity is unchanged)."""
         tf = self.tf
-        signature = [tf.TensorSpec([None, self.spec["sizes"][0]], self.dtype.name),
-                     tf.TensorSpec([None, self.spec["sizes"][-1]], self.dtype.name)]
+        signature = [tf.TensorSpec([None, *self.input_shape], self.dtype.name),
+                     tf.TensorSpec([None, *self.output_shape], self.dtype.name)]
         self._compiled_step = tf.function(self._train_step, input_signature=signature)
         self._compiled_gradients = tf.function(self._loss_and_grad_tensors, input_signature=signature)
 
@@ -212,19 +294,27 @@ class KerasBackend:
                 tf.constant(np.ascontiguousarray(y, dtype=self.dtype)))
 
     def _canonical(self, tensors) -> Params:
-        return {name: _numpy(tensor, self.dtype) for name, tensor in zip(self.names, tensors)}
+        return {name: self._canonical_like(name, tensor) for name, tensor in zip(self.names, tensors)}
+
+    def _canonical_like(self, name: str, tensor) -> np.ndarray:
+        """A NumPy copy of a tensor shaped like parameter `name` (its value, gradient or an
+        optimizer slot), converted to the canonical layout by the parameter's `LAYERS` entry."""
+        value = _numpy(tensor, self.dtype)
+        convert = self._to_canonical[name]
+        return value if convert is None else np.ascontiguousarray(convert(value))
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
         loss, grads, weights, state, iterations = self._compiled_step(*self._tensors(X, y))
-        state = {key: _numpy(value, self.dtype) for (key, _), value in zip(self._state_variables, state)}
+        state = {key: self._canonical_like(key.rpartition("/")[0], value) for (key, _), value in zip(self._state_variables, state)}
         return StepRecord(int(iterations), float(loss), self._canonical(grads), self._canonical(weights), state)
 
     def get_params(self) -> Params:
         return self._canonical(self.model.trainable_variables)
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        for name, variable in zip(self.names, self.model.trainable_variables):
-            variable.assign(np.ascontiguousarray(params[name], dtype=self.dtype))
+        for name, variable, convert in zip(self.names, self.model.trainable_variables, self._to_keras):
+            value = np.asarray(params[name])
+            variable.assign(np.ascontiguousarray(value if convert is None else convert(value), dtype=self.dtype))
 
     def loss_and_grads(self, params, X, y):
         saved = self.get_params()

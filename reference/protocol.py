@@ -34,7 +34,7 @@ class OptimizerSpec:
 class Problem:
     """Everything a backend needs to build its model and optimizer."""
 
-    network: Mapping[str, Any]  # scratchnet.MLP.spec(): sizes, activations, loss, reduction, scale, l2, bias, dtype
+    network: Mapping[str, Any]  # scratchnet.Network.spec(): input_shape, layers, loss, reduction, scale, l2, dtype
     initial_params: Mapping[str, np.ndarray]
     optimizer: OptimizerSpec
 
@@ -43,22 +43,46 @@ class Problem:
         return str(self.network["dtype"])
 
 
+@dataclass(frozen=True)
+class StepExtras:
+    """Method-specific facts of one step, typed (None where the method has no such notion).
+
+    * ``evaluations``: function (and gradient) evaluations the optimizer had requested when the
+      step ended (scipy minimize, Levenberg-Marquardt's trial evaluations);
+    * ``loss_after``: the loss at the weights *after* the step (LM knows it from its trials);
+    * ``mu``: LM damping after the epoch; ``accepted`` / ``rejected``: LM trials of the epoch.
+    """
+
+    evaluations: int | None = None
+    loss_after: float | None = None
+    mu: float | None = None
+    accepted: int | None = None
+    rejected: int | None = None
+
+
 @dataclass
 class StepRecord:
-    """One backend, one step: loss and gradients at the weights before the update, parameters
-    after it, and optimizer state (canonical names, e.g. "dense_0.W/m") where exposed."""
+    """One backend, one step -- the only record type of the run pipeline.
+
+    ``loss`` and ``grads`` at the weights *before* the update (gradients canonical, before any
+    optimizer transform), ``params`` canonical *after* the update (empty when the step has no
+    weights of its own, e.g. a provider evaluated at another backend's iterate), ``state``:
+    optimizer and layer state under canonical names (``"dense_0.W/m"``, ``"mu"``), and typed
+    ``extras``."""
 
     step: int
     loss: float
     grads: Params
     params: Params
     state: Params = field(default_factory=dict)
+    extras: StepExtras = field(default_factory=StepExtras)
 
 
 @runtime_checkable
 class Backend(Protocol):
     name: str
-    #: optimizer formula family this backend follows ("torch" or "keras")
+    #: optimizer formula family this backend follows ("torch", "keras", ...); also declared
+    #: in its registry entry (`reference.registry.BackendInfo.convention`)
     convention: str
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:

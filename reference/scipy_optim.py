@@ -34,7 +34,7 @@ import numbers
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -292,7 +292,9 @@ def run_minimize(method: str, loss_and_grad_flat: LossAndGrad, x0: Any, **option
 
     ``options``: ``bounds``, ``callback`` and ``tol`` go to ``minimize``; the rest are the
     method's options (TNC: maxfun, maxCGit, eta, stepmx, accuracy, ftol, xtol, gtol, rescale,
-    scale, offset, ...). A user ``callback`` is called as scipy would call it."""
+    scale, offset, ...). A user ``callback`` is called as scipy would call it. ``on_record``,
+    if given, is called with every `IterateRecord` as soon as it exists (iterate 0 first), so a
+    caller can act on iterates while scipy runs (the run pipeline diffs them step by step)."""
     scipy_method = METHODS.get(method.lower(), method)
     if scipy_method not in METHODS.values():
         raise ValueError(f"method must be one of {sorted(METHODS)} (or {sorted(METHODS.values())}), got {method!r}")
@@ -300,18 +302,26 @@ def run_minimize(method: str, loss_and_grad_flat: LossAndGrad, x0: Any, **option
     recorder = _Recorder(loss_and_grad_flat, x, scipy_method, notes)
     keywords = {key: options.pop(key) for key in _MINIMIZE_KEYWORDS if key in options}
     user_callback = keywords.pop("callback", None)
-    records = [recorder.record(0, x)]
+    on_record = options.pop("on_record", None)
+    records: list[IterateRecord] = []
+
+    def keep(record: IterateRecord) -> None:
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    keep(recorder.record(0, x))
 
     if scipy_method == "TNC":  # callback(xk) only (no intermediate_result for TNC)
         def callback(xk):
-            records.append(recorder.record(len(records), xk))
+            keep(recorder.record(len(records), xk))
             if user_callback is not None:
                 user_callback(xk)
     else:
         wants_result = user_callback is not None and "intermediate_result" in inspect.signature(user_callback).parameters
 
         def callback(intermediate_result):
-            records.append(recorder.record(len(records), intermediate_result.x))
+            keep(recorder.record(len(records), intermediate_result.x))
             if user_callback is not None:
                 user_callback(intermediate_result) if wants_result else user_callback(np.copy(intermediate_result.x))
 
@@ -371,70 +381,6 @@ def minimize_lbfgs(fun: Callable, x0: Any, args: Sequence = (), **options: Any) 
 def minimize_cg(fun: Callable, x0: Any, args: Sequence = (), **options: Any) -> scipy.optimize.OptimizeResult:
     """`minimize_tnc` for CG (options gtol, norm, maxiter, c1, c2, ...)."""
     return _minimize("CG", fun, x0, args, options)
-
-
-# ---------------------------------------------------------------------------------- anchored
-def evaluate_anchored(
-    providers: Mapping[str, LossAndGrad],
-    iterates: Trace | Sequence[IterateRecord] | Sequence[np.ndarray],
-    reference: str | None = None,
-) -> pd.DataFrame:
-    """Evaluate every provider at the same iterates and diff each against `reference` (default:
-    the first provider). One row per (iteration, provider): cost, grad_norm, cost_abs_diff,
-    cost_rel_diff, grad_max_abs_diff, grad_max_rel_diff (normwise: over max |reference grad|),
-    grad_cosine. Errors never compound here: every provider sees the identical x."""
-    if not providers:
-        raise ValueError("evaluate_anchored needs at least one provider")
-    reference = next(iter(providers)) if reference is None else reference
-    if reference not in providers:
-        raise ValueError(f"reference {reference!r} is not one of the providers {list(providers)}")
-    if isinstance(iterates, Trace):
-        iterates = iterates.records
-    points = [item.x if isinstance(item, IterateRecord) else np.asarray(item, dtype=np.float64) for item in iterates]
-    rows = []
-    tiny = np.finfo(np.float64).tiny
-    for iteration, x in enumerate(points):
-        values = {}
-        for name, provider in providers.items():
-            cost, gradient, _ = check_cost_and_gradient(provider(x.copy()), x.size, f"provider {name!r}")
-            values[name] = (cost, gradient)
-        ref_cost, ref_grad = values[reference]
-        scale = float(np.max(np.abs(ref_grad)))
-        for name, (cost, gradient) in values.items():
-            error = np.abs(gradient - ref_grad)
-            norms = np.linalg.norm(gradient) * np.linalg.norm(ref_grad)
-            rows.append(
-                {
-                    "iteration": iteration,
-                    "provider": name,
-                    "cost": cost,
-                    "grad_norm": float(np.linalg.norm(gradient)),
-                    "cost_abs_diff": abs(cost - ref_cost),
-                    "cost_rel_diff": abs(cost - ref_cost) / max(abs(ref_cost), tiny),
-                    "grad_max_abs_diff": float(error.max()),
-                    "grad_max_rel_diff": float(error.max()) / max(scale, tiny),
-                    "grad_cosine": float(gradient @ ref_grad / norms) if norms else 1.0,
-                }
-            )
-    frame = pd.DataFrame(rows)
-    frame.attrs.update(reference=reference)
-    return frame
-
-
-def run_anchored(
-    method: str,
-    providers: Mapping[str, LossAndGrad],
-    x0: Any,
-    reference: str | None = None,
-    **options: Any,
-) -> tuple[Trace, pd.DataFrame]:
-    """Run `method` (``tnc``, ``lbfgs``, ``cg``) with the reference provider (default: the first)
-    and evaluate every provider at its iterates (`evaluate_anchored`)."""
-    reference = next(iter(providers)) if reference is None else reference
-    if reference not in providers:
-        raise ValueError(f"reference {reference!r} is not one of the providers {list(providers)}")
-    trace = run_minimize(method, providers[reference], x0, **options)
-    return trace, evaluate_anchored(providers, trace, reference)
 
 
 # ---------------------------------------------------------------------------------- least squares

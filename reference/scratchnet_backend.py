@@ -9,15 +9,9 @@ import scratchnet as sn
 from reference.protocol import Params, Problem, StepRecord
 
 
-def build_network(problem: Problem) -> sn.MLP:
-    """An MLP with the problem's spec and its initial parameters."""
-    spec = problem.network
-    net = sn.MLP(
-        spec["sizes"], spec["activations"], loss=spec["loss"], reduction=spec["reduction"],
-        scale=spec["scale"], l2=spec["l2"], bias=spec["bias"], dtype=spec["dtype"],
-    )
-    net.set_params(problem.initial_params)
-    return net
+def build_network(problem: Problem) -> sn.Network:
+    """The problem's network (its description, `scratchnet.network_from_spec`) with its initial parameters."""
+    return sn.network_from_spec(problem.network, problem.initial_params)
 
 
 class ScratchnetBackend:
@@ -46,3 +40,9 @@ class ScratchnetBackend:
 
     def loss_and_grads(self, params, X, y):
         return self.net.loss_and_grads_checked(X, y, self.net.check_params(params))
+
+
+def jacobian_provider(problem: Problem, X: np.ndarray, y: np.ndarray) -> sn.lm.NetworkResiduals:
+    """The registry's Levenberg-Marquardt provider for scratchnet: its batched residual
+    Jacobian (one backward pass) on fixed data."""
+    return sn.lm.NetworkResiduals(build_network(problem), X, y)

@@ -1,6 +1,8 @@
-"""PyTorch backend: an `nn.Sequential` of `nn.Linear` layers in the problem's dtype.
+"""PyTorch backend: the problem's layers as torch modules in the problem's dtype.
 
-Layout: torch `Linear.weight` is (out, in), so canonical W = weight.T. Losses use torch's own
+Each scratchnet layer kind maps to torch through one entry of `LAYERS` (its module, its
+parameters and their layout conversions): dense is `nn.Linear` + the activation module, and
+torch `Linear.weight` is (out, in), so canonical W = weight.T. Losses use torch's own
 functions with the matching reduction: `mse_loss`, `binary_cross_entropy_with_logits` (sigmoid
 output), `cross_entropy` with probability targets (softmax output; its 'mean' is the batch
 mean). L2 is added to the loss as `l2 * sum(W**2)` so it appears in `p.grad`, as in the
@@ -9,7 +11,8 @@ Optimizers run the single-tensor path (`foreach=False`), the CPU default.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -55,48 +58,107 @@ def activation_module(spec, torch):
     }[activation.name]()
 
 
+def _transpose(array):
+    return array.T
+
+
+@dataclass(frozen=True)
+class TorchLayer:
+    """How one scratchnet layer kind is built in torch, and how its parameters convert.
+
+    `module(layer, input_shape, torch, dtype)` builds the torch module (the layer's activation is
+    added separately); `params` maps each canonical slot to the module attribute holding it, in
+    canonical order; `to_torch` / `to_canonical` convert a slot's array between the canonical
+    layout and torch's (slots not listed have the same layout in both); `functional(torch, layer,
+    params, x)` is the module's computation on canonical-layout tensors (for `torch.func`)."""
+
+    module: Callable[..., Any]
+    params: Mapping[str, str]
+    to_torch: Mapping[str, Callable[[Any], Any]]
+    to_canonical: Mapping[str, Callable[[Any], Any]]
+    functional: Callable[..., Any]
+
+
+#: scratchnet layer kind -> torch; a new layer type needs one entry here
+LAYERS: dict[str, TorchLayer] = {
+    "dense": TorchLayer(
+        module=lambda layer, input_shape, torch, dtype: torch.nn.Linear(input_shape[0], layer.units, bias=layer.bias, dtype=dtype),
+        params={"W": "weight", "b": "bias"},
+        to_torch={"W": _transpose},  # Linear.weight is (out, in): canonical W = weight.T
+        to_canonical={"W": _transpose},
+        functional=lambda torch, layer, params, x: torch.nn.functional.linear(x, params["W"].T, params.get("b")),
+    ),
+}
+
+
+def layer_entry(layer) -> TorchLayer:
+    """The `LAYERS` entry of a scratchnet layer; a clear error for a kind torch cannot build yet."""
+    if layer.kind not in LAYERS:
+        raise ValueError(f"the torch backend has no {layer.kind!r} layer yet (supported: {', '.join(LAYERS)})")
+    return LAYERS[layer.kind]
+
+
 class TorchNetwork:
-    """The model, the canonical <-> torch conversions and the loss, without an optimizer."""
+    """The model, the canonical <-> torch conversions and the loss, without an optimizer.
+
+    `network` is the description `scratchnet.Network.spec()` (input_shape, layers, loss, ...);
+    each layer is built through its `LAYERS` entry."""
 
     def __init__(self, network: Mapping, torch):
+        import scratchnet as sn
+
         self.torch = torch
         self.spec = network
         self.dtype = getattr(torch, network["dtype"])
-        sizes, bias = network["sizes"], network["bias"]
-        self.linears = [
-            torch.nn.Linear(fan_in, fan_out, bias=bias, dtype=self.dtype)
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:])
-        ]
-        self.hidden = [activation_module(spec, torch) for spec in network["activations"][:-1]]
-        self.last = activation_module(network["activations"][-1], torch)
+        self.layers = sn.layers.layers_from_spec(network["layers"])
+        self.input_shape = sn.layers.check_input_shape(network["input_shape"])
+        shapes = sn.layers.input_shapes(self.layers, self.input_shape)
+        self.entries = [layer_entry(layer) for layer in self.layers]
+        self.modules = [entry.module(layer, shape, torch, self.dtype)
+                        for entry, layer, shape in zip(self.entries, self.layers, shapes)]
+        #: activation module of each layer (None: the layer has none)
+        self.activations = [None if layer.activation is None else activation_module(layer.activation, torch)
+                            for layer in self.layers]
+        self.last = self.activations[-1] if self.activations[-1] is not None else torch.nn.Identity()
         self.names = []  # canonical name of each torch parameter, in parameters() order
-        for index, layer in enumerate(self.linears):
-            self.names.append(f"dense_{index}.W")
-            if bias:
-                self.names.append(f"dense_{index}.b")
-        self.parameters = [p for layer in self.linears for p in layer.parameters()]
+        self.parameters = []
+        self._to_torch, self._to_canonical = [], []  # per parameter: conversion or None
+        self.regularized = []  # parameters under the L2 penalty (dense: the weights)
+        for layer, entry, module, names in zip(self.layers, self.entries, self.modules, sn.layers.layer_param_names(self.layers)):
+            for slot, name in names.items():
+                parameter = getattr(module, entry.params[slot])
+                self.names.append(name)
+                self.parameters.append(parameter)
+                self._to_torch.append(entry.to_torch.get(slot))
+                self._to_canonical.append(entry.to_canonical.get(slot))
+                if slot in layer.regularized():
+                    self.regularized.append(parameter)
 
     def load(self, params: Mapping[str, np.ndarray]) -> None:
         torch = self.torch
         with torch.no_grad():
-            for name, parameter in zip(self.names, self.parameters):
+            for name, parameter, convert in zip(self.names, self.parameters, self._to_torch):
                 value = np.asarray(params[name])
-                parameter.copy_(torch.from_numpy(np.ascontiguousarray(value.T if name.endswith(".W") else value)))
+                parameter.copy_(torch.from_numpy(np.ascontiguousarray(value if convert is None else convert(value))))
+
+    def canonical(self, position: int, tensor) -> np.ndarray:
+        """A C-ordered NumPy copy of a tensor shaped like parameter `position` (its value, its
+        gradient or an optimizer slot), in the canonical layout."""
+        value = tensor.detach().cpu().numpy()
+        convert = self._to_canonical[position]
+        return np.array(value if convert is None else convert(value), order="C", copy=True)
 
     def export(self, tensors=None) -> Params:
         tensors = self.parameters if tensors is None else tensors
-        out = {}
-        for name, tensor in zip(self.names, tensors):
-            value = tensor.detach().cpu().numpy()
-            out[name] = np.array(value.T if name.endswith(".W") else value, order="C", copy=True)
-        return out
+        return {name: self.canonical(position, tensor) for position, (name, tensor) in enumerate(zip(self.names, tensors))}
 
     def logits(self, X):
         current = X
-        for index, layer in enumerate(self.linears):
-            current = layer(current)
-            if index < len(self.hidden):
-                current = self.hidden[index](current)
+        last = len(self.modules) - 1
+        for index, (module, activation) in enumerate(zip(self.modules, self.activations)):
+            current = module(current)
+            if index < last and activation is not None:
+                current = activation(current)
         return current
 
     def loss(self, X, y):
@@ -131,7 +193,7 @@ class TorchNetwork:
         if scale != 1.0:
             value = value * scale
         if spec["l2"]:
-            value = value + spec["l2"] * sum((layer.weight**2).sum() for layer in self.linears)
+            value = value + spec["l2"] * sum((parameter**2).sum() for parameter in self.regularized)
         return value
 
     def predict(self, X):
@@ -146,16 +208,23 @@ class TorchBackend:
         torch = self.torch = import_torch()
         self.network = TorchNetwork(problem.network, torch)
         self.network.load(problem.initial_params)
-        options = dict(problem.optimizer.options)
+        # Only the options the scenario sets are passed: the others take torch's own constructor
+        # defaults (never scratchnet's, the code under test). A lone beta_1 or beta_2 is paired
+        # with the other half of torch's default `betas`, read from the signature.
+        options = {key: value for key, value in problem.optimizer.options.items() if value is not None}
         name = problem.optimizer.name
         mapping = _OPTIMIZER_OPTIONS[name]
-        unknown = [key for key in options if key not in mapping and key not in ("beta_1", "beta_2")]
-        if unknown:
-            raise ValueError(f"torch {name} has no option {unknown[0]!r} (known: {sorted(mapping)})")
-        kwargs = {mapping[key]: value for key, value in options.items() if key in mapping}
-        if "beta_1" in options or "beta_2" in options:
-            kwargs["betas"] = (options.get("beta_1", 0.9), options.get("beta_2", 0.999))
         optimizer_class = getattr(torch.optim, _OPTIMIZER_CLASSES[name])
+        betas = ("beta_1", "beta_2") if name in ("adam", "adamw") else ()
+        unknown = [key for key in options if key not in mapping and key not in betas]
+        if unknown:
+            raise ValueError(f"torch {name} has no option {unknown[0]!r} (known: {sorted([*mapping, *betas])})")
+        kwargs = {mapping[key]: value for key, value in options.items() if key in mapping}
+        if any(key in options for key in betas):
+            import inspect
+
+            default_betas = inspect.signature(optimizer_class.__init__).parameters["betas"].default
+            kwargs["betas"] = tuple(options.get(key, default) for key, default in zip(betas, default_betas))
         self.optimizer = optimizer_class(self.network.parameters, foreach=False, **kwargs)
         self.steps_taken = 0
 
@@ -169,11 +238,10 @@ class TorchBackend:
         grads = self.network.export([p.grad for p in self.network.parameters])
         self.optimizer.step()
         state = {}
-        for name, parameter in zip(self.network.names, self.network.parameters):
+        for position, (name, parameter) in enumerate(zip(self.network.names, self.network.parameters)):
             for slot, value in self.optimizer.state.get(parameter, {}).items():
                 if slot != "step" and hasattr(value, "numpy"):
-                    array = value.detach().numpy()
-                    state[f"{name}/{slot}"] = np.array(array.T if name.endswith(".W") else array, order="C", copy=True)
+                    state[f"{name}/{slot}"] = self.network.canonical(position, value)
         self.steps_taken += 1
         return StepRecord(self.steps_taken, float(loss.detach()), grads, self.get_params(), state)
 
@@ -199,10 +267,10 @@ class TorchBackend:
 def reference_loss_and_grads(network: Mapping, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
     """Loss and autograd gradients of the declared network at canonical `params`, one call.
 
-    `network` is `scratchnet.MLP.spec()` (sizes, activations, loss, reduction, scale, l2, bias,
-    dtype; use dtype "float64" for a reference). `params` are canonical
-    (`{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), ...}`), X is (batch, sizes[0]),
-    y is (batch, sizes[-1]) real targets (one-hot for classes). Returns the loss as a float and
+    `network` is the description `scratchnet.Network.spec()` (input_shape, layers, loss,
+    reduction, scale, l2, dtype; use dtype "float64" for a reference). `params` are canonical
+    (`{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), ...}`), X is (batch, *input_shape),
+    y is (batch, outputs) real targets (one-hot for classes). Returns the loss as a float and
     the gradients in the canonical layout. Raises `MissingFramework` when torch is absent.
     """
     torch = import_torch()

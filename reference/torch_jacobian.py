@@ -8,8 +8,9 @@ scratchnet's analytic Jacobian and once by this one, so any difference is the Ja
 Conventions (as `scratchnet.MLP.residual_jacobian`): residuals r = (output - y).ravel(), sample
 major, shape (m*k,); J = dr/dtheta, shape (m*k, P), by ``torch.func.jacrev`` over the flat
 vector; theta in ``scratchnet.params.flatten`` order (``dense_0.W`` (fan_in, fan_out), C order,
-then ``dense_0.b``, ...). Layers are ``torch.nn.functional.linear(x, W.T, b)`` followed by the
-activation modules of `reference.torch_backend.TorchNetwork` (``nn.Tanh``, ``nn.Sigmoid``, ...);
+then ``dense_0.b``, ...). Layers are their torch table entry's functional form (dense:
+``torch.nn.functional.linear(x, W.T, b)``) followed by the activation modules of
+`reference.torch_backend.TorchNetwork` (``nn.Tanh``, ``nn.Sigmoid``, ...);
 the loss for `loss_and_grad_flat` is `TorchNetwork.loss` (torch's ``mse_loss`` etc.).
 
 ``num_threads`` (default 1) is torch's intra-op thread count during each call, restored
@@ -24,12 +25,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
+import scratchnet as sn
 from reference.torch_backend import TorchNetwork, import_torch
 
 
 class TorchFlatNetwork:
-    """Flat-vector views of a network given by its spec (``scratchnet.MLP.spec()``) on fixed
-    data X (m, fan_in), y (m, k). Everything is computed in float64 whatever the spec's dtype."""
+    """Flat-vector views of a network given by its description (``scratchnet.Network.spec()``)
+    on fixed data X (m, *input_shape), y (m, k). Each layer runs as its
+    `reference.torch_backend.LAYERS` entry's ``functional`` on canonical-layout slices of theta.
+    Everything is computed in float64 whatever the spec's dtype."""
 
     def __init__(self, network: Mapping[str, Any], X: np.ndarray, y: np.ndarray, num_threads: int | None = 1):
         torch = self.torch = import_torch()
@@ -38,17 +42,17 @@ class TorchFlatNetwork:
         self.num_threads = num_threads
         self.spec = {**dict(network), "dtype": "float64"}
         self.network = TorchNetwork(self.spec, torch)
-        sizes, bias = self.spec["sizes"], bool(self.spec["bias"])
-        self.layout: list[tuple[str, tuple[int, ...]]] = []
-        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            self.layout.append((f"dense_{index}.W", (fan_in, fan_out)))
-            if bias:
-                self.layout.append((f"dense_{index}.b", (fan_out,)))
+        layers, input_shape = self.network.layers, self.network.input_shape
+        #: (canonical name, canonical shape) in flat-vector order
+        self.layout: list[tuple[str, tuple[int, ...]]] = list(sn.layers.param_shapes(layers, input_shape).items())
+        self._layer_names = sn.layers.layer_param_names(layers)
         self.n_params = sum(int(np.prod(shape)) for _, shape in self.layout)
+        output_shape = sn.layers.input_shapes(layers, input_shape)[-1]
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != sizes[0] or y.shape != (X.shape[0], sizes[-1]):
-            raise ValueError(f"need X ({X.shape[0] if X.ndim else '?'}, {sizes[0]}) and y (m, {sizes[-1]}), got {X.shape} and {y.shape}")
+        if X.shape[1:] != input_shape or y.shape != (X.shape[0], *output_shape):
+            raise ValueError(f"need X (m, {', '.join(map(str, input_shape))}) and y (m, {', '.join(map(str, output_shape))}), "
+                             f"got {X.shape} and {y.shape}")
         self.X = torch.from_numpy(X)
         self.y = torch.from_numpy(y)
 
@@ -72,18 +76,17 @@ class TorchFlatNetwork:
 
     def _outputs(self, theta_tensor):
         """Network outputs (m, k) as a differentiable function of the flat tensor."""
-        F = self.torch.nn.functional
         pieces, offset = {}, 0
         for name, shape in self.layout:
             size = int(np.prod(shape))
             pieces[name] = theta_tensor[offset : offset + size].reshape(shape)
             offset += size
         current = self.X
-        n_layers = len(self.spec["sizes"]) - 1
-        for index in range(n_layers):
-            current = F.linear(current, pieces[f"dense_{index}.W"].T, pieces.get(f"dense_{index}.b"))
-            activation = self.network.hidden[index] if index < n_layers - 1 else self.network.last
-            current = activation(current)
+        network = self.network
+        for layer, entry, names, activation in zip(network.layers, network.entries, self._layer_names, network.activations):
+            current = entry.functional(self.torch, layer, {slot: pieces[name] for slot, name in names.items()}, current)
+            if activation is not None:
+                current = activation(current)
         return current
 
     def _residual_function(self, theta_tensor):
@@ -125,3 +128,9 @@ class TorchFlatNetwork:
 def torch_flat_network(net, X: np.ndarray, y: np.ndarray, num_threads: int | None = 1) -> TorchFlatNetwork:
     """`TorchFlatNetwork` for a `scratchnet.MLP` (its spec) on (X, y)."""
     return TorchFlatNetwork(net.spec(), X, y, num_threads)
+
+
+def jacobian_provider(problem, X: np.ndarray, y: np.ndarray) -> TorchFlatNetwork:
+    """The registry's Levenberg-Marquardt provider for torch: autograd's Jacobian
+    (`torch.func.jacrev`) of the problem's network on fixed data (float64)."""
+    return TorchFlatNetwork(problem.network, X, y)

@@ -5,15 +5,24 @@
                  loss="categorical_cross_entropy", reduction="batch_mean", seed=0)
     loss, grads = net.loss_and_grads(X, y)
 
-Depends on NumPy only. Canonical parameters: {"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), ...}.
+A network is an ordered list of layers (`scratchnet.layers`; `MLP` builds a list of `Dense`
+layers). `net.spec()` describes it as plain data and `network_from_spec(spec, params)` builds it
+back. Depends on NumPy only. Canonical parameters: {"dense_0.W": (fan_in, fan_out),
+"dense_0.b": (fan_out,), ...}, names from `scratchnet.layers.param_names`.
 """
-from scratchnet import activations, data, init, lm, losses, optim, params
+from scratchnet import activations, data, init, layers, lm, losses, optim, params
 from scratchnet.gradcheck import GradcheckResult, gradcheck
-from scratchnet.network import MLP
+from scratchnet.layers import Dense, Layer
+from scratchnet.network import MLP, Network, network_from_spec
 from scratchnet.train import History, fit
 
 __all__ = [
     "MLP",
+    "Network",
+    "network_from_spec",
+    "Layer",
+    "Dense",
+    "layers",
     "fit",
     "History",
     "gradcheck",

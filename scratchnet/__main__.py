@@ -6,15 +6,23 @@ import sys
 
 import scratchnet as sn
 
-PROBLEMS = {
-    "xor": dict(data="xor", sizes=[2, 3, 1], activations=["sigmoid", "sigmoid"], loss="squared_error",
-                optimizer=("sgd", {"lr": 0.5, "momentum": 0.9}), batch_size=None),
-    "and": dict(data="and", sizes=[2, 1], activations=["sigmoid"], loss="binary_cross_entropy",
-                optimizer=("sgd", {"lr": 1.0}), batch_size=None),
-    "sin": dict(data="sin", sizes=[1, 5, 1], activations=["tanh", "linear"], loss="squared_error",
-                optimizer=("adam", {"lr": 0.01}), batch_size=None),
-    "digits": dict(data="digits", sizes=[64, 25, 10], activations=["sigmoid", "softmax"],
-                   loss="categorical_cross_entropy", optimizer=("sgd", {"lr": 0.5, "momentum": 0.9}), batch_size=64),
+def _dense(*layers: tuple[int, str]) -> list[dict]:
+    return [{"type": "dense", "units": units, "activation": activation} for units, activation in layers]
+
+
+PROBLEMS = {  # network: the description network_from_spec builds (MLP.spec() format)
+    "xor": dict(data="xor", optimizer=("sgd", {"lr": 0.5, "momentum": 0.9}), batch_size=None,
+                network={"input_shape": [2], "layers": _dense((3, "sigmoid"), (1, "sigmoid")),
+                         "loss": "squared_error", "reduction": "mean"}),
+    "and": dict(data="and", optimizer=("sgd", {"lr": 1.0}), batch_size=None,
+                network={"input_shape": [2], "layers": _dense((1, "sigmoid")),
+                         "loss": "binary_cross_entropy", "reduction": "batch_mean"}),
+    "sin": dict(data="sin", optimizer=("adam", {"lr": 0.01}), batch_size=None,
+                network={"input_shape": [1], "layers": _dense((5, "tanh"), (1, "linear")),
+                         "loss": "squared_error", "reduction": "mean"}),
+    "digits": dict(data="digits", optimizer=("sgd", {"lr": 0.5, "momentum": 0.9}), batch_size=64,
+                   network={"input_shape": [64], "layers": _dense((25, "sigmoid"), (10, "softmax")),
+                            "loss": "categorical_cross_entropy", "reduction": "batch_mean"}),
 }
 
 
@@ -28,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problem = PROBLEMS[args.problem]
     data = sn.data.load(problem["data"])
-    net = sn.MLP(problem["sizes"], problem["activations"], loss=problem["loss"],
-                 reduction="batch_mean" if problem["loss"] != "squared_error" else "mean", seed=args.seed)
+    net = sn.network_from_spec(problem["network"], seed=args.seed)
     name, options = problem["optimizer"]
     optimizer = sn.optim.get(name, **options)
     print(f"{args.problem}: {net}\noptimizer: {optimizer}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.network import MLP
+from scratchnet.network import Network
 
 
 @dataclass
@@ -61,7 +61,7 @@ class GradcheckResult:
         return "\n".join(lines)
 
 
-def gradcheck(net: MLP, X: Any, y: Any, tolerance: float = 1e-7) -> GradcheckResult:
+def gradcheck(net: Network, X: Any, y: Any, tolerance: float = 1e-7) -> GradcheckResult:
     """Compare `net.loss_and_grads(X, y)` with finite differences, per parameter entry.
     Use a float64 network: float32 cannot reach the default tolerance."""
     X = net.check_inputs(X)
@@ -93,13 +93,13 @@ def gradcheck(net: MLP, X: Any, y: Any, tolerance: float = 1e-7) -> GradcheckRes
     return GradcheckResult(results, tolerance, floor, loss)
 
 
-def _loss(net: MLP, X, y, params) -> float:
+def _loss(net: Network, X, y, params) -> float:
     zs, outs = net.forward(X, params)
     value, _ = net.loss.value_and_delta(zs[-1], outs[-1], y, net.activations[-1])
     return value + net._l2_value(params)
 
 
-def _signs(net: MLP, X, params, layers) -> list[np.ndarray]:
+def _signs(net: Network, X, params, layers) -> list[np.ndarray]:
     if not layers:
         return []
     zs, _ = net.forward(X, params)

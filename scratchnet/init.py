@@ -2,6 +2,8 @@
 
 Layers are initialised in order from the input side, W then b, so one seed gives one set of
 weights on every machine. W has the canonical shape (fan_in, fan_out); b has shape (fan_out,).
+Each layer class draws its own parameters (`scratchnet.layers.Layer.init_params`) through
+`Initializer.layer`; `initialize_layers` walks a network's layer list.
 
 | name            | W                                        | b                          | follows |
 |-----------------|------------------------------------------|----------------------------|---------|
@@ -16,12 +18,13 @@ weights on every machine. W has the canonical shape (fan_in, fan_out); b has sha
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from scratchnet._checks import positive_number, unknown_name
 from scratchnet.activations import Activation
+from scratchnet.layers import Dense, Layer, input_shapes, layer_param_names
 
 Pair = tuple[np.ndarray, np.ndarray]
 
@@ -158,6 +161,26 @@ def get(spec: str | Mapping[str, Any] | Initializer) -> Initializer:
         raise TypeError(f"bad options for initializer {name!r}: {options} ({error})") from None
 
 
+def initialize_layers(
+    spec: str | Mapping[str, Any] | Initializer,
+    layers: Sequence[Layer],
+    input_shape: tuple[int, ...],
+    dtype: type[np.floating],
+    seed: int | None,
+) -> dict[str, np.ndarray]:
+    """Canonical parameters of a list of layers with inputs of `input_shape`, drawn layer by layer
+    from the input side (each layer's `init_params`), named by `scratchnet.layers.param_names`."""
+    initializer = get(spec)
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    shapes = input_shapes(layers, tuple(input_shape))
+    for layer, names, shape in zip(layers, layer_param_names(layers), shapes):
+        values = layer.init_params(initializer, shape, rng, dtype)
+        for slot, name in names.items():
+            params[name] = values[slot]
+    return params
+
+
 def initialize(
     spec: str | Mapping[str, Any] | Initializer,
     sizes: list[int],
@@ -167,12 +190,5 @@ def initialize(
     seed: int | None,
 ) -> dict[str, np.ndarray]:
     """Canonical parameters for an MLP: {"dense_0.W": (sizes[0], sizes[1]), "dense_0.b": ...}."""
-    initializer = get(spec)
-    rng = np.random.default_rng(seed)
-    params: dict[str, np.ndarray] = {}
-    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        weights, biases = initializer.layer(fan_in, fan_out, activations[index], rng)
-        params[f"dense_{index}.W"] = np.ascontiguousarray(weights, dtype=dtype)
-        if bias:
-            params[f"dense_{index}.b"] = np.ascontiguousarray(biases, dtype=dtype)
-    return params
+    layers = [Dense(fan_out, activation, bias) for fan_out, activation in zip(sizes[1:], activations)]
+    return initialize_layers(spec, layers, (sizes[0],), dtype, seed)

@@ -1,99 +1,146 @@
-"""The multilayer perceptron: forward, loss, backprop, flat-vector and Jacobian views.
+"""Networks: an ordered list of layers, a loss, forward, backprop, flat-vector and Jacobian views.
 
-Canonical layout (see ARCHITECTURE.md): parameters are an ordered dict
-``{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), "dense_1.W": ...}`` and the forward
-pass of layer l is ``z_l = a_{l-1} @ W_l + b_l``, ``a_l = act_l(z_l)`` with samples as rows.
+A network is described by plain data (``Network.spec()``, ``MLP.spec()``)::
+
+    {"input_shape": [2],
+     "layers": [{"type": "dense", "units": 3, "activation": "sigmoid", "bias": True},
+                {"type": "dense", "units": 1, "activation": "sigmoid", "bias": True}],
+     "loss": "squared_error", "reduction": "mean", "scale": 1.0, "l2": 0.0, "dtype": "float64"}
+
+and `network_from_spec` is the one function that builds a network from it. `MLP(sizes,
+activations, ...)` is the constructor of a list of dense layers.
+
+Canonical layout (see ARCHITECTURE.md and `scratchnet.layers`): parameters are an ordered dict
+``{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,), "dense_1.W": ...}`` (names from
+`scratchnet.layers.param_names`) and the forward pass of dense layer l is
+``z_l = a_{l-1} @ W_l + b_l``, ``a_l = act_l(z_l)`` with samples as rows.
 
 The total loss is ``scale * reduce(per-element loss) + l2 * sum_l sum(W_l ** 2)`` (weights only,
 as Keras' ``L2`` kernel regularizer; biases are not penalised).
 """
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from scratchnet import activations as activations_module
 from scratchnet import init as init_module
+from scratchnet import layers as layers_module
 from scratchnet._checks import as_float_array, positive_number, resolve_dtype
+from scratchnet.layers import Dense, Layer
 from scratchnet.losses import Loss
 from scratchnet.params import flatten, slices, unflatten
 
 Params = dict[str, np.ndarray]
 
+#: keys of a network description; the last five have defaults
+SPEC_KEYS = ("input_shape", "layers", "loss", "reduction", "scale", "l2", "dtype")
+SPEC_DEFAULTS = {"loss": "squared_error", "reduction": "mean", "scale": 1.0, "l2": 0.0, "dtype": "float64"}
+_IDENTITY = activations_module.Linear()
 
-class MLP:
-    """A fully connected network trained by exact backpropagation.
+
+class Network:
+    """A feed-forward network: `layers` applied in order to inputs of shape (batch, *input_shape).
 
     Args:
-        sizes: units per layer including the input, e.g. ``[4, 5, 3]``.
-        activations: one per weight layer (``len(sizes) - 1``): names, tables such as
-            ``{"name": "leaky_relu", "negative_slope": 0.2}``, or Activation objects.
-            ``softmax`` is allowed on the last layer only.
-        loss: ``squared_error``, ``binary_cross_entropy`` or ``categorical_cross_entropy``.
-        reduction: ``mean`` (over all elements), ``sum`` or ``batch_mean`` (sum over outputs,
-            mean over samples).
-        scale: multiplies the reduced loss (0.5 gives the half sum of squares).
-        l2: adds ``l2 * sum(W**2)`` over weights (not biases).
-        bias: whether layers have biases.
-        dtype: ``float32`` or ``float64`` (the reference precision).
-        init: initializer name/table/object (see ``scratchnet.init``).
-        seed: seed of the ``numpy.random.Generator`` that draws the initial weights.
+        layers: Layer objects or their specs ({"type": "dense", "units": 3, ...}), input side first.
+        input_shape: shape of one sample, e.g. ``[4]`` or channels-first ``[1, 28, 28]``.
+        loss, reduction, scale, l2, dtype, init, seed: as for `MLP`.
     """
 
     def __init__(
         self,
-        sizes: Sequence[int],
-        activations: Sequence[str | Mapping[str, Any] | activations_module.Activation],
+        layers: Sequence[Layer | Mapping[str, Any]],
+        input_shape: int | Sequence[int],
         loss: str = "squared_error",
         reduction: str = "mean",
         scale: float = 1.0,
         l2: float = 0.0,
-        bias: bool = True,
         dtype: str = "float64",
         init: str | Mapping[str, Any] | init_module.Initializer = "glorot_uniform",
         seed: int | None = 0,
     ):
-        self.sizes = _check_sizes(sizes)
-        if isinstance(activations, (str, Mapping)) or len(activations) != len(self.sizes) - 1:
-            count = 1 if isinstance(activations, (str, Mapping)) else len(activations)
-            raise ValueError(
-                f"activations must list one activation per weight layer: sizes {self.sizes} "
-                f"has {len(self.sizes) - 1} layers, got {count}"
-            )
-        self.activations = [activations_module.get(spec) for spec in activations]
-        for index, activation in enumerate(self.activations[:-1]):
-            if activation.name == "softmax":
+        layers = layers_module.layers_from_spec(layers)
+        input_shape = layers_module.check_input_shape(input_shape)
+        shapes = layers_module.input_shapes(layers, input_shape)
+        for index, layer in enumerate(layers[:-1]):
+            if layer.activation is not None and layer.activation.name == "softmax":
                 raise ValueError(
-                    f"softmax is only allowed on the last layer, found at layer {index} of "
-                    f"{len(self.activations)}; use e.g. 'sigmoid' or 'tanh' for hidden layers"
+                    f"softmax is only allowed on the last layer, found at layer {index} of {len(layers)}; "
+                    "use e.g. 'sigmoid' or 'tanh' for hidden layers"
                 )
-        if self.activations[-1].name == "softmax" and self.sizes[-1] == 1:
+        if len(shapes[-1]) != 1:
+            raise ValueError(
+                f"the last layer must output flat samples (outputs,) for the loss, got shape {shapes[-1]}; "
+                "end the network with a dense layer"
+            )
+        last = layers[-1].activation
+        if last is not None and last.name == "softmax" and shapes[-1][0] == 1:
             raise ValueError(
                 "softmax over a single output unit is always 1 (its gradient is 0); use 'sigmoid' for one "
                 "output, or give the last layer one unit per class"
             )
-        self.loss = Loss(loss, reduction, positive_number("scale", scale))
-        self.loss.check_activation(self.activations[-1])
-        self.l2 = positive_number("l2", l2, allow_zero=True)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias must be True or False, got {bias!r}")
-        self.bias = bool(bias)
+        loss_object = _make_loss(loss, reduction, scale, last or _IDENTITY)
+        l2 = positive_number("l2", l2, allow_zero=True)
+        self._setup(layers, input_shape, loss_object, l2, dtype, init, seed)
+
+    def _setup(self, layers: list[Layer], input_shape: tuple[int, ...], loss: Loss, l2: float,
+               dtype: Any, init: Any, seed: int | None) -> None:
+        """Everything after the argument checks: shapes, names, initial parameters and state."""
+        self.layers = list(layers)
+        self.input_shape = tuple(input_shape)
+        self.shapes = layers_module.input_shapes(self.layers, self.input_shape)  # per layer input, then output
+        self.output_shape = self.shapes[-1]
+        self.activations = [layer.activation if layer.activation is not None else _IDENTITY for layer in self.layers]
+        self.loss = loss
+        self.l2 = l2
         self.dtype = resolve_dtype(dtype)
         self.init = init_module.get(init)
         self.seed = seed
-        self.params: Params = init_module.initialize(
-            self.init, self.sizes, self.activations, self.bias, self.dtype, seed
-        )
+        self.training = True
+        self._names = layers_module.layer_param_names(self.layers)
+        self._state_names = layers_module.layer_state_names(self.layers)
+        self._regularized = [names[slot] for layer, names in zip(self.layers, self._names) for slot in layer.regularized()
+                             if slot in names]
+        self.params: Params = init_module.initialize_layers(self.init, self.layers, self.input_shape, self.dtype, seed)
+        self.state: Params = {}
+        for layer, names, shape in zip(self.layers, self._state_names, self.shapes):
+            values = layer.init_state(shape, self.dtype)
+            self.state.update({name: values[slot] for slot, name in names.items()})
 
-    # ------------------------------------------------------------------ parameters
+    # ------------------------------------------------------------------ description
+    def spec(self) -> dict[str, Any]:
+        """The network as plain data (see the module docstring); `network_from_spec` rebuilds it."""
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": [layer.to_spec() for layer in self.layers],
+            "loss": self.loss.name,
+            "reduction": self.loss.reduction,
+            "scale": self.loss.scale,
+            "l2": self.l2,
+            "dtype": np.dtype(self.dtype).name,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], params: Mapping[str, np.ndarray] | None = None, *,
+                  init: Any = "glorot_uniform", seed: int | None = 0) -> "Network":
+        """`network_from_spec`."""
+        return network_from_spec(spec, params, init=init, seed=seed)
+
+    # ------------------------------------------------------------------ parameters and state
     @property
     def n_params(self) -> int:
         return sum(value.size for value in self.params.values())
 
     @property
     def n_layers(self) -> int:
-        return len(self.sizes) - 1
+        return len(self.layers)
+
+    def param_names(self, layer: int) -> dict[str, str]:
+        """{slot: canonical name} of the parameters of layer `layer` (0 = nearest the input)."""
+        return dict(self._names[layer])
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
         """Copy canonical parameters into the network (names and shapes must match exactly)."""
@@ -109,47 +156,57 @@ class MLP:
                 f"(expected {list(self.params)})"
             )
         out: Params = {}
-        for name, reference in self.params.items():
-            value = as_float_array(f"params[{name!r}]", params[name], self.dtype)
-            if value.shape != reference.shape:
-                raise ValueError(
-                    f"params[{name!r}] has shape {value.shape}, expected {reference.shape} "
-                    "(canonical layout: W is (fan_in, fan_out), b is (fan_out,))"
-                )
-            out[name] = value.copy()
+        for layer, names in zip(self.layers, self._names):
+            for name in names.values():
+                reference = self.params[name]
+                value = as_float_array(f"params[{name!r}]", params[name], self.dtype)
+                if value.shape != reference.shape:
+                    raise ValueError(
+                        f"params[{name!r}] has shape {value.shape}, expected {reference.shape} "
+                        f"(canonical layout: {layer.layout_text()})"
+                    )
+                out[name] = value.copy()
         return out
 
-    def copy(self) -> "MLP":
-        clone = object.__new__(MLP)
+    def copy(self):
+        clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
+        clone.layers = [layer.copy() for layer in self.layers]
         clone.params = {name: value.copy() for name, value in self.params.items()}
+        clone.state = {name: value.copy() for name, value in self.state.items()}
         return clone
 
-    def spec(self) -> dict[str, Any]:
-        """The constructor arguments as plain data."""
-        return {
-            "sizes": list(self.sizes),
-            "activations": [activation.spec() for activation in self.activations],
-            "loss": self.loss.name,
-            "reduction": self.loss.reduction,
-            "scale": self.loss.scale,
-            "l2": self.l2,
-            "bias": self.bias,
-            "dtype": np.dtype(self.dtype).name,
-        }
+    # ------------------------------------------------------------------ train / eval
+    def train(self, mode: bool = True):
+        """Training (True) or evaluation (False) behaviour of every layer; returns the network."""
+        for layer in self.layers:
+            layer.train(mode)
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
 
     # ------------------------------------------------------------------ data checks
     def check_inputs(self, X: Any) -> np.ndarray:
-        """X as a C-contiguous (batch, sizes[0]) array in the network's dtype."""
+        """X as a C-contiguous (batch, *input_shape) array in the network's dtype."""
         X = as_float_array("X", X, self.dtype)
-        fan_in = self.sizes[0]
-        if X.ndim != 2 or X.shape[1] != fan_in:
+        if len(self.input_shape) == 1:
+            fan_in = self.input_shape[0]
+            if X.ndim != 2 or X.shape[1] != fan_in:
+                hint = ""
+                if X.ndim == 1:
+                    hint = "; for one sample use X.reshape(1, -1), for a 1-feature batch X.reshape(-1, 1)"
+                elif X.ndim == 2 and X.shape[0] == fan_in:
+                    hint = "; it looks transposed (samples must be rows): pass X.T"
+                raise ValueError(f"X has shape {X.shape}, expected (batch, {fan_in}){hint}")
+        elif X.shape[1:] != self.input_shape:
             hint = ""
-            if X.ndim == 1:
-                hint = "; for one sample use X.reshape(1, -1), for a 1-feature batch X.reshape(-1, 1)"
-            elif X.ndim == 2 and X.shape[0] == fan_in:
-                hint = "; it looks transposed (samples must be rows): pass X.T"
-            raise ValueError(f"X has shape {X.shape}, expected (batch, {fan_in}){hint}")
+            if X.shape == self.input_shape:
+                hint = "; for one sample use X[None]"
+            elif X.ndim == 4 and X.shape[1:] == self.input_shape[1:] + self.input_shape[:1]:
+                hint = "; it looks channels-last: pass X.transpose(0, 3, 1, 2)"
+            raise ValueError(f"X has shape {X.shape}, expected (batch, {', '.join(map(str, self.input_shape))}){hint}")
         if X.shape[0] == 0:
             raise ValueError("X has no samples (shape (0, ...))")
         return X
@@ -161,26 +218,24 @@ class MLP:
             raise TypeError(f"y must hold real numbers, got dtype {raw.dtype}")
         if not (self.loss.name == "categorical_cross_entropy" and raw.ndim == 1):
             raw = as_float_array("y", raw, self.dtype)
-        return np.ascontiguousarray(self.loss.check_targets(raw, self.sizes[-1], batch), dtype=self.dtype)
+        return np.ascontiguousarray(self.loss.check_targets(raw, self.output_shape[0], batch), dtype=self.dtype)
 
     # ------------------------------------------------------------------ forward / backward
     def forward(self, X: np.ndarray, params: Mapping[str, np.ndarray] | None = None):
-        """Pre-activations and activations of every layer: (zs, outs), each a list of
-        (batch, units) arrays; outs[-1] is the network output. X must already be checked."""
+        """Pre-activations and activations of every layer: (zs, outs), lists with one
+        (batch, *shape) array per layer; outs[-1] is the network output. X must already be checked.
+        Layer state is left unchanged."""
         params = self.params if params is None else params
         zs, outs = [], []
         current = X
-        for index, activation in enumerate(self.activations):
-            z = current @ params[f"dense_{index}.W"]
-            if self.bias:
-                z += params[f"dense_{index}.b"]
-            current = activation.forward(z)
+        for layer, names in zip(self.layers, self._names):
+            z, current = layer.forward({slot: params[name] for slot, name in names.items()}, current)
             zs.append(z)
             outs.append(current)
         return zs, outs
 
     def predict(self, X: Any) -> np.ndarray:
-        """Network output, shape (batch, sizes[-1])."""
+        """Network output, shape (batch, outputs)."""
         return self.forward(self.check_inputs(X))[1][-1]
 
     def loss_value(self, X: Any, y: Any) -> float:
@@ -207,23 +262,25 @@ class MLP:
         value, delta = self.loss.value_and_delta(zs[-1], outs[-1], y, self.activations[-1])
         grads: Params = {}
         for index in range(self.n_layers - 1, -1, -1):
-            W = params[f"dense_{index}.W"]
+            layer, names = self.layers[index], self._names[index]
             inputs = X if index == 0 else outs[index - 1]
-            grad_W = inputs.T @ delta
+            own = {slot: params[name] for slot, name in names.items()}
+            layer_grads, grad_inputs = layer.backward(own, inputs, zs[index], outs[index], delta, need_input_grad=index > 0)
             if self.l2:
-                grad_W += (2.0 * self.l2) * W
-            grads[f"dense_{index}.W"] = grad_W
-            if self.bias:
-                grads[f"dense_{index}.b"] = delta.sum(axis=0)
+                for slot in layer.regularized():
+                    if slot in layer_grads:
+                        layer_grads[slot] += (2.0 * self.l2) * own[slot]
+            for slot, name in names.items():
+                grads[name] = layer_grads[slot]
             if index:
-                delta = self.activations[index - 1].vjp(zs[index - 1], outs[index - 1], delta @ W.T)
+                delta = self.layers[index - 1].activation_vjp(zs[index - 1], outs[index - 1], grad_inputs)
         ordered = {name: grads[name] for name in params}
         return value + self._l2_value(params), ordered
 
     def _l2_value(self, params: Mapping[str, np.ndarray]) -> float:
         if not self.l2:
             return 0.0
-        return self.l2 * sum(float(np.vdot(params[f"dense_{i}.W"], params[f"dense_{i}.W"])) for i in range(self.n_layers))
+        return self.l2 * sum(float(np.vdot(params[name], params[name])) for name in self._regularized)
 
     # ------------------------------------------------------------------ flat views for scipy
     def loss_and_grad_flat(self, theta: np.ndarray, X: Any, y: Any) -> tuple[float, np.ndarray]:
@@ -257,15 +314,87 @@ class MLP:
         else:
             delta = np.eye(k)[None] * last.derivative(zs[-1], outs[-1])[:, None, :]
         for index in range(self.n_layers - 1, -1, -1):
+            layer, names = self.layers[index], self._names[index]
             inputs = X if index == 0 else outs[index - 1]
-            block = np.einsum("if,ijo->ijfo", inputs, delta, optimize=True)
-            jacobian[:, :, where[f"dense_{index}.W"]] = block.reshape(m, k, -1)
-            if self.bias:
-                jacobian[:, :, where[f"dense_{index}.b"]] = delta
+            own = {slot: params[name] for slot, name in names.items()}
+            blocks, seeds = layer.backward_seeds(own, inputs, delta, need_input_grad=index > 0)
+            for slot, name in names.items():
+                jacobian[:, :, where[name]] = blocks[slot]
             if index:
-                previous = self.activations[index - 1]
-                delta = (delta @ params[f"dense_{index}.W"].T) * previous.derivative(zs[index - 1], outs[index - 1])[:, None, :]
+                delta = self.layers[index - 1].activation_seeds(zs[index - 1], outs[index - 1], seeds)
         return (outs[-1] - y).ravel(), jacobian.reshape(m * k, -1)
+
+    def __repr__(self) -> str:
+        layers = ", ".join(repr(layer) for layer in self.layers)
+        return (
+            f"Network(input_shape={list(self.input_shape)}, layers=[{layers}], loss={self.loss.name!r}, "
+            f"reduction={self.loss.reduction!r}, scale={self.loss.scale}, l2={self.l2}, "
+            f"dtype={np.dtype(self.dtype).name!r})"
+        )
+
+
+class MLP(Network):
+    """A fully connected network trained by exact backpropagation: a list of `Dense` layers.
+
+    Args:
+        sizes: units per layer including the input, e.g. ``[4, 5, 3]``.
+        activations: one per weight layer (``len(sizes) - 1``): names, tables such as
+            ``{"name": "leaky_relu", "negative_slope": 0.2}``, or Activation objects.
+            ``softmax`` is allowed on the last layer only.
+        loss: ``squared_error``, ``binary_cross_entropy`` or ``categorical_cross_entropy``.
+        reduction: ``mean`` (over all elements), ``sum`` or ``batch_mean`` (sum over outputs,
+            mean over samples).
+        scale: multiplies the reduced loss (0.5 gives the half sum of squares).
+        l2: adds ``l2 * sum(W**2)`` over weights (not biases).
+        bias: whether layers have biases.
+        dtype: ``float32`` or ``float64`` (the reference precision).
+        init: initializer name/table/object (see ``scratchnet.init``).
+        seed: seed of the ``numpy.random.Generator`` that draws the initial weights.
+
+    ``spec()`` describes it as plain data (input_shape, layers, loss fields, dtype) and
+    `network_from_spec` turns that back into an equal MLP.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activations: Sequence[str | Mapping[str, Any] | activations_module.Activation],
+        loss: str = "squared_error",
+        reduction: str = "mean",
+        scale: float = 1.0,
+        l2: float = 0.0,
+        bias: bool = True,
+        dtype: str = "float64",
+        init: str | Mapping[str, Any] | init_module.Initializer = "glorot_uniform",
+        seed: int | None = 0,
+    ):
+        sizes = _check_sizes(sizes)
+        if isinstance(activations, (str, Mapping)) or len(activations) != len(sizes) - 1:
+            count = 1 if isinstance(activations, (str, Mapping)) else len(activations)
+            raise ValueError(
+                f"activations must list one activation per weight layer: sizes {sizes} "
+                f"has {len(sizes) - 1} layers, got {count}"
+            )
+        resolved = [activations_module.get(spec) for spec in activations]
+        for index, activation in enumerate(resolved[:-1]):
+            if activation.name == "softmax":
+                raise ValueError(
+                    f"softmax is only allowed on the last layer, found at layer {index} of "
+                    f"{len(resolved)}; use e.g. 'sigmoid' or 'tanh' for hidden layers"
+                )
+        if resolved[-1].name == "softmax" and sizes[-1] == 1:
+            raise ValueError(
+                "softmax over a single output unit is always 1 (its gradient is 0); use 'sigmoid' for one "
+                "output, or give the last layer one unit per class"
+            )
+        loss_object = _make_loss(loss, reduction, scale, resolved[-1])
+        l2 = positive_number("l2", l2, allow_zero=True)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
+        self.sizes = sizes
+        self.bias = bool(bias)
+        layers = [Dense(units, activation, self.bias) for units, activation in zip(sizes[1:], resolved)]
+        self._setup(layers, (sizes[0],), loss_object, l2, dtype, init, seed)
 
     def __repr__(self) -> str:
         acts = ", ".join(a.name for a in self.activations)
@@ -274,6 +403,48 @@ class MLP:
             f"reduction={self.loss.reduction!r}, scale={self.loss.scale}, l2={self.l2}, "
             f"bias={self.bias}, dtype={np.dtype(self.dtype).name!r})"
         )
+
+
+def network_from_spec(spec: Mapping[str, Any], params: Mapping[str, np.ndarray] | None = None, *,
+                      init: str | Mapping[str, Any] | init_module.Initializer = "glorot_uniform",
+                      seed: int | None = 0) -> Network:
+    """Build the network a description (``Network.spec()`` / ``MLP.spec()``, plain data) declares.
+
+    ``input_shape`` and ``layers`` are required; ``loss`` (squared_error), ``reduction`` (mean),
+    ``scale`` (1), ``l2`` (0) and ``dtype`` (float64) default as shown. The weights are drawn by
+    `init` from `seed`, then replaced by `params` (canonical mapping) when given. A flat input
+    followed by dense layers that all have or all lack a bias gives an `MLP`; any other list a
+    `Network`.
+    """
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"a network spec must be a table with input_shape and layers (see MLP.spec()), got {type(spec).__name__}")
+    unknown = [key for key in spec if key not in SPEC_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), SPEC_KEYS, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown network spec key {unknown[0]!r}{hint} (valid: {', '.join(SPEC_KEYS)})")
+    missing = [key for key in ("input_shape", "layers") if key not in spec]
+    if missing:
+        raise ValueError(f"network spec needs {' and '.join(missing)}, e.g. "
+                         "{'input_shape': [2], 'layers': [{'type': 'dense', 'units': 1, 'activation': 'sigmoid'}]}")
+    options = {key: spec.get(key, default) for key, default in SPEC_DEFAULTS.items()}
+    input_shape = layers_module.check_input_shape(spec["input_shape"])
+    layers = layers_module.layers_from_spec(spec["layers"])
+    if (len(input_shape) == 1 and all(type(layer) is Dense for layer in layers)
+            and len({layer.bias for layer in layers}) == 1):
+        net: Network = MLP([input_shape[0], *(layer.units for layer in layers)], [layer.activation for layer in layers],
+                           bias=layers[0].bias, init=init, seed=seed, **options)
+    else:
+        net = Network(layers, input_shape, init=init, seed=seed, **options)
+    if params is not None:
+        net.set_params(params)
+    return net
+
+
+def _make_loss(loss: str, reduction: str, scale: float, last: activations_module.Activation) -> Loss:
+    loss_object = Loss(loss, reduction, positive_number("scale", scale))
+    loss_object.check_activation(last)
+    return loss_object
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:

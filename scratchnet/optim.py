@@ -99,7 +99,8 @@ class Optimizer:
 class SGD(Optimizer):
     """SGD with momentum. torch: b = g (first step) else mu b + (1 - dampening) g;
     w -= lr * (g + mu b if nesterov else b). keras: v = mu v - lr g; w += v
-    (nesterov: w += mu v - lr g). Keras has no dampening."""
+    (nesterov: w += mu v - lr g). Keras has no dampening. nesterov with momentum 0: torch refuses
+    it, Keras takes plain steps w -= g lr (nesterov has no effect)."""
 
     name = "sgd"
     defaults = {
@@ -108,8 +109,18 @@ class SGD(Optimizer):
     }
 
     def _validate(self):
-        if self.options["nesterov"] and (self.options["momentum"] == 0 or self.options.get("dampening", 0)):
-            raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
+        # torch/optim/sgd.py::SGD.__init__ refuses nesterov with momentum <= 0 or dampening != 0.
+        # Keras accepts SGD(nesterov=True) with momentum 0 (its default): update_step then takes
+        # the plain branch, w -= g * lr, and nesterov has no effect (keras/src/optimizers/sgd.py).
+        if self.convention != "torch" or not self.options["nesterov"]:
+            return
+        if self.options["momentum"] == 0 or self.options["dampening"]:
+            raise ValueError(
+                "nesterov momentum needs momentum > 0 and dampening = 0 in the torch convention "
+                f"(got momentum={self.options['momentum']!r}, dampening={self.options['dampening']!r}; "
+                "torch.optim.SGD refuses it: 'Nesterov momentum requires a momentum and zero dampening'). "
+                "Keras' SGD accepts nesterov=True with momentum 0 and then takes plain SGD steps"
+            )
 
     def _update(self, name, w, g, state):
         lr, mu = self.options["lr"], self.options["momentum"]

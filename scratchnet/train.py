@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from scratchnet.data import batch_schedule
-from scratchnet.network import MLP
+from scratchnet.network import Network
 from scratchnet.optim import Optimizer
 
 
@@ -19,7 +19,7 @@ class History:
 
 
 def fit(
-    net: MLP,
+    net: Network,
     X: Any,
     y: Any,
     optimizer: Optimizer,

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -129,3 +130,54 @@ def test_doctor_command_names_the_missing_one_over_m(tmp_path, capsys):
 def test_doctor_command_bad_target_exits_2(tmp_path, capsys):
     (tmp_path / "my_net.toml").write_text(SEED_STYLE_SPEC)
     assert main(["doctor", "no_function_here", "--spec", str(tmp_path / "my_net.toml")]) == 2
+
+
+def _row(backend, reference, kind, expected="", passed=True, finding="", mismatched=0):
+    return {"step": 0, "backend": backend, "reference": reference, "kind": kind, "quantity": "grad", "param": "W",
+            "max_abs": 0.0 if passed else 1.0, "max_rel": 0.0 if passed else 0.5, "cosine": 1.0, "scale": 1.0,
+            "index": 0, "value": 0.0, "reference_value": 0.0, "allowed": 1e-12, "passed": passed,
+            "mismatched": mismatched, "size": 4, "expected": expected, "finding": finding}
+
+
+def test_the_verdict_table_reads_row_kinds_not_backend_names(capsys):
+    """A twin whose name has no brackets is still a measured gap; a judged backend whose name has
+    brackets still fails; a cross row explained by the gap is labelled; a finding is named."""
+    import pandas as pd
+
+    from comparisons.cli import _print_verdict
+
+    diffs = pd.DataFrame([
+        _row("twin", "scratchnet", "gap", "convention", passed=False, mismatched=4),
+        _row("scratchnet[torch]", "scratchnet", "exact", passed=False, mismatched=3),
+        _row("keras", "torch", "cross", "convention", passed=False, mismatched=4),
+        _row("jax", "torch", "exact", passed=False, finding="shape (3,) differs from the reference's (4,)"),
+        _row("torch", "scratchnet", "exact"),
+    ])
+    _print_verdict(SimpleNamespace(verdict=lambda: "FAIL: made up", diffs=diffs))
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert lines["twin"].endswith("convention gap (measured)")
+    assert lines["scratchnet[torch]"].endswith("FAIL (1 of 1 rows; 3 of 4 elements at step 0)")
+    assert lines["keras"].endswith("convention (cross, expected)")
+    assert lines["jax"].endswith("FAIL: W: shape (3,) differs from the reference's (4,)")
+    assert lines["torch"].endswith("ok") and " exact " in lines["torch"]
+
+
+def test_report_of_an_older_summary_says_to_re_run(tmp_path, capsys):
+    """`parity report` on a folder written before the versioned schema: refused with the advice to
+    re-run (an exit code 2 with the message, or the SummaryError itself)."""
+    from comparisons.report.schema import SummaryError
+
+    out = tmp_path / "old"
+    assert main(["run", "and-single-neuron", "--backends", "scratchnet,torch", "--steps", "2", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    del summary["schema_version"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    try:
+        code = main(["report", str(out)])
+    except SummaryError as error:
+        message = str(error)
+    else:
+        assert code == 2
+        message = capsys.readouterr().err
+    assert str(out / "summary.json") in message and "schema 1" in message and "`parity run SCENARIO --out DIR`" in message

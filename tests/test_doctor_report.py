@@ -13,6 +13,7 @@ from comparisons.doctor.reference import FALLBACK_SOURCE, TORCH_SOURCE
 from reference.protocol import MissingFramework
 
 ZOO = Path(__file__).parent / "zoo"
+NEEDS_TORCH = "the doctor's torch reference needs torch: pip install -e '.[torch]'"
 
 
 def zoo_result(name):
@@ -36,6 +37,7 @@ def test_to_dict_is_plain_json(name):
 
 
 def test_the_report_names_everything_a_person_acts_on():
+    pytest.importorskip("torch", reason=NEEDS_TORCH)
     _, result = zoo_result("missing_one_over_m")
     report = str(result)
     assert report.startswith("Backprop doctor: 4 of 4 gradients are wrong. Culprit: W2, b2 (layer 1")
@@ -47,22 +49,33 @@ def test_the_report_names_everything_a_person_acts_on():
         result.finding("W9")
 
 
-def test_without_torch_scratchnet_stands_in_and_says_so(monkeypatch):
-    case, with_torch = zoo_result("sigmoid_prime_of_z")
-    assert with_torch.reference == TORCH_SOURCE
-
+def _without_torch(monkeypatch):
     def no_torch():
         raise MissingFramework("the 'torch' backend needs PyTorch")
 
     monkeypatch.setattr(torch_backend, "import_torch", no_torch)
-    _, without = zoo_result("sigmoid_prime_of_z")
+    return zoo_result("sigmoid_prime_of_z")
+
+
+def test_without_torch_scratchnet_stands_in_and_says_so(monkeypatch):
+    case, without = _without_torch(monkeypatch)  # runs with or without torch installed
     assert without.reference == FALLBACK_SOURCE
     assert "torch is not installed" in str(without)
-    assert without.kinds == with_torch.kinds == case.EXPECTED and without.culprit == case.CULPRIT
-    assert "sigmoid' is computed as z*(1-z)" in without.finding("W1").cause == with_torch.finding("b1").cause
+    assert without.kinds == case.EXPECTED and without.culprit == case.CULPRIT
+    assert "sigmoid' is computed as z*(1-z)" in without.finding("W1").cause
+
+
+def test_the_scratchnet_stand_in_diagnoses_as_torch_does(monkeypatch):
+    pytest.importorskip("torch", reason=NEEDS_TORCH)
+    case, with_torch = zoo_result("sigmoid_prime_of_z")
+    assert with_torch.reference == TORCH_SOURCE
+    _, without = _without_torch(monkeypatch)
+    assert without.kinds == with_torch.kinds == case.EXPECTED and without.culprit == with_torch.culprit
+    assert without.finding("W1").cause == with_torch.finding("b1").cause
 
 
 def test_reference_helper_matches_scratchnet():
+    pytest.importorskip("torch", reason=NEEDS_TORCH)
     net = sn.MLP([3, 4, 2], ["elu", "softmax"], loss="categorical_cross_entropy", reduction="batch_mean", l2=0.01,
                  init="uniform", seed=4)
     rng = np.random.default_rng(4)

@@ -14,8 +14,11 @@ NOT_LM = [name for name, method in METHOD.items() if method != "lm"]
 # TNC's Hessian-vector products are forward differences of gradients (scipy tnc), which turn
 # last-bit gradient differences into ~1e-8 differences in the search direction: free-running TNC
 # trajectories drift by design; they are checked anchored here and their drift in test_scipy_scenarios.
+# Levenberg-Marquardt likewise: each epoch solves (J'J + mu I) d = -J'e with a condition number up to
+# 6e10, so free-running, last-bit Jacobian differences grow ~10x per epoch (1e-16 -> 1e-8 in 5 epochs
+# here); how far depends on the CPU's vector units and BLAS kernels, so it is reported, not asserted.
 NOT_FREE_TNC = [(name, mode) for name in catalog.list_scenarios() for mode in ("anchored", "free")
-                if not (mode == "free" and METHOD[name] in ("tnc", "lbfgs", "cg"))]
+                if not (mode == "free" and METHOD[name] in ("tnc", "lbfgs", "cg", "lm"))]
 
 
 @pytest.mark.parametrize("scenario, mode", NOT_FREE_TNC, ids=[f"{n}-{m}" for n, m in NOT_FREE_TNC])

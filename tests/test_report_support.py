@@ -40,6 +40,16 @@ class Exploding(ScratchnetBackend):
         return record
 
 
+class WrongShape(ScratchnetBackend):
+    """From step 2 on, reports dense_0.b's gradient with its last element cut off (a shape finding)."""
+
+    def step(self, X, y):
+        record = super().step(X, y)
+        if self.optimizer.iterations > 2:
+            record.grads["dense_0.b"] = record.grads["dense_0.b"][:-1]
+        return record
+
+
 class Interrupting(ScratchnetBackend):
     def step(self, X, y):
         if self.optimizer.iterations == 5:

@@ -23,11 +23,33 @@ def test_least_squares_lm_is_compared_on_outcome():
 
 
 def test_tnc_free_running_drift_is_reported_not_hidden():
+    # Free-running TNC is chaotic by design (its Hessian-vector products are finite differences of
+    # gradients), so how far the trajectories drift apart depends on the CPU's vector units and BLAS
+    # kernels (final costs 0.8151 vs 0.8174 here, 0.8151 vs 0.8259 on an AMD EPYC). Only that the
+    # drift is reported is asserted, never its size.
     result = comparisons.run("digits-ng-tnc", backends=["scratchnet", "torch"], mode="free")
-    assert result.first_divergence is not None and not result.passed
-    finals = {name: run["final_cost"] for name, run in result.extras["runs"].items()}
-    # measured: final costs 0.8151 vs 0.8174 (2.7e-3 relative) after 150 evaluations, different iteration counts
-    assert finals["torch"] == pytest.approx(finals["scratchnet"], rel=1e-2)
+    divergence = result.first_divergence
+    assert divergence is not None and not result.passed
+    beyond = result.diffs[~result.diffs.passed & (result.diffs.expected == "")]
+    assert divergence.step == beyond.step.min() and divergence.backend == "torch"
+    assert f"first divergence at {divergence}" in result.verdict()
+    assert result.summary()["first_divergence"]["step"] == divergence.step
+    assert set(result.extras["runs"]) == {"scratchnet", "torch"}
+    assert all(np.isfinite(run["final_cost"]) for run in result.extras["runs"].values())
+
+
+def test_lm_free_running_drift_is_measured_not_asserted():
+    # Free-running, each LM epoch solves (J'J + mu I) d = -J'e with condition numbers up to 6e10, so
+    # last-bit Jacobian differences grow ~10x per epoch; their size depends on the CPU's vector units
+    # and BLAS kernels. Asserted: every epoch is diffed and the verdict follows the diffs.
+    result = comparisons.run("sin-lm-trainlm", backends=["scratchnet", "torch"], mode="free")
+    assert result.mode == "free" and result.steps_completed > 0 and not result.failures
+    exact = result.diffs[result.diffs.expected == ""]
+    assert set(exact.step) == set(range(result.steps_completed)) and {"loss", "grad", "param"} <= set(exact.quantity)
+    beyond = exact[~exact.passed]
+    assert (result.first_divergence is None) == beyond.empty == result.passed
+    if not beyond.empty:
+        assert result.first_divergence.step == beyond.step.min()
 
 
 def test_tnc_anchored_agrees_to_float64_precision():
@@ -40,7 +62,7 @@ def test_tnc_anchored_agrees_to_float64_precision():
 @pytest.mark.parametrize("change, message", [
     ({"optimizer": {"name": "lm", "mu": -1.0}}, "mu must be a finite number"),
     ({"optimizer": {"name": "tnc", "maxfunn": 3}}, "did you mean 'maxfun'"),
-    ({"optimizer": {"name": "lm"}, "run": {"backends": ["scratchnet", "keras"], "reference": "scratchnet"}}, "lm compares the scratchnet and torch Jacobians only"),
+    ({"optimizer": {"name": "lm"}, "run": {"backends": ["scratchnet", "keras"], "reference": "scratchnet"}}, r"run.backends: lm .*; remove \['keras'\]"),
     ({"optimizer": {"name": "tnc"}, "run": {"batch_size": 10}}, "tnc trains on the full batch"),
     ({"race": {"goal": 1e-3}}, "race.gd_lr: required"),
 ])

@@ -7,11 +7,9 @@ import pytest
 import scratchnet as sn
 from reference.scipy_optim import (
     ConversionWarning,
-    evaluate_anchored,
     minimize_cg,
     minimize_lbfgs,
     minimize_tnc,
-    run_anchored,
     run_tnc,
 )
 
@@ -128,47 +126,6 @@ def test_lbfgs_and_cg_record_the_same_way(problem, minimize):
     assert result.trajectory.cost.iloc[-1] == result.fun
     with pytest.raises(ValueError, match="L-BFGS-B needs|CG needs"):
         minimize(per_layer, x0, args=(net, X, y), maxiter=5)
-
-
-def test_anchored_evaluation_matches_scratchnet_against_itself(problem):
-    net, X, y, x0 = problem
-    provider = lambda theta: net.loss_and_grad_flat(theta, X, y)  # noqa: E731
-    halved = lambda theta: (provider(theta)[0], 0.5 * provider(theta)[1])  # noqa: E731
-    trace = run_tnc(provider, x0, maxfun=40)
-    frame = evaluate_anchored({"scratchnet": provider, "half": halved}, trace)
-    ours = frame[frame.provider == "scratchnet"]
-    assert (ours.grad_max_abs_diff == 0).all() and len(ours) == len(trace.records)
-    half = frame[frame.provider == "half"]
-    np.testing.assert_allclose(half.grad_norm.values, 0.5 * ours.grad_norm.values)
-    assert (half.grad_cosine > 1 - 1e-12).all() and (half.grad_max_rel_diff > 0.4).all()
-
-
-@pytest.fixture(scope="module")
-def torch_flat_network():
-    from reference import MissingFramework
-    from reference.torch_backend import import_torch
-    from reference.torch_jacobian import torch_flat_network
-
-    try:
-        import_torch()
-    except MissingFramework as error:
-        pytest.skip(str(error))
-    return torch_flat_network
-
-
-def test_tnc_anchored_scratchnet_vs_torch_agree_to_float64_precision(torch_flat_network):
-
-    data = sn.data.regression(n_samples=64, n_features=3, n_outputs=2)
-    net = sn.MLP([3, 6, 2], ["tanh", "linear"], loss="squared_error", reduction="mean", seed=1)
-    providers = {
-        "scratchnet": lambda theta: net.loss_and_grad_flat(theta, data.X, data.y),
-        "torch": torch_flat_network(net, data.X, data.y).loss_and_grad_flat,
-    }
-    trace, frame = run_anchored("tnc", providers, sn.params.flatten(net.params), maxfun=200)
-    torch_rows = frame[frame.provider == "torch"]
-    assert len(torch_rows) == len(trace.records) > 10
-    assert torch_rows.cost_rel_diff.max() <= 1e-14
-    assert torch_rows.grad_max_rel_diff.max() <= 1e-12  # the project's anchored float64 rtol
 
 
 @pytest.mark.parametrize(

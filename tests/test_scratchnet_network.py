@@ -88,10 +88,15 @@ def test_spec_rebuilds_an_equal_network():
     net = sn.MLP([3, 4, 2], [{"name": "leaky_relu", "negative_slope": 0.2}, "softmax"], loss="categorical_cross_entropy",
                  reduction="sum", scale=0.5, l2=0.01, bias=False, dtype="float32")
     spec = net.spec()
-    assert spec == {"sizes": [3, 4, 2], "activations": [{"name": "leaky_relu", "negative_slope": 0.2}, "softmax"],
+    assert spec == {"input_shape": [3],
+                    "layers": [{"type": "dense", "units": 4, "activation": {"name": "leaky_relu", "negative_slope": 0.2},
+                                "bias": False},
+                               {"type": "dense", "units": 2, "activation": "softmax", "bias": False}],
                     "loss": "categorical_cross_entropy", "reduction": "sum", "scale": 0.5, "l2": 0.01,
-                    "bias": False, "dtype": "float32"}
-    assert sn.MLP(**spec).spec() == spec
+                    "dtype": "float32"}
+    rebuilt = sn.network_from_spec(spec)
+    assert isinstance(rebuilt, sn.MLP) and rebuilt.spec() == spec
+    assert (rebuilt.sizes, rebuilt.activations, rebuilt.bias) == (net.sizes, net.activations, net.bias)
 
 
 def test_copy_owns_its_parameters():

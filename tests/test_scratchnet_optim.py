@@ -140,6 +140,35 @@ def test_defaults_follow_each_framework(name, option, torch_default, keras_defau
     assert sn.optim.get(name, convention="keras").options[option] == keras_default
 
 
+def test_torch_convention_refuses_nesterov_without_momentum_as_torch_does():
+    message = (r"nesterov momentum needs momentum > 0 and dampening = 0 in the torch convention "
+               r"\(got momentum={}, dampening={}; torch\.optim\.SGD refuses it")
+    with pytest.raises(ValueError, match=message.format("0.0", "0.0")):
+        sn.optim.SGD(convention="torch", lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match=message.format("0.9", "0.1")):
+        sn.optim.SGD(convention="torch", lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)
+
+
+def test_torch_itself_refuses_nesterov_without_momentum():
+    pytest.importorskip("torch")
+    spec, _, _ = problem("sgd", {"lr": 0.1, "nesterov": True})
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero dampening"):
+        reference.create("torch", spec)
+
+
+def test_keras_convention_takes_plain_steps_for_nesterov_without_momentum():
+    """Keras' SGD(nesterov=True) with momentum 0: w -= g * lr, no slot (keras/src/optimizers/sgd.py)."""
+    rng = np.random.default_rng(5)
+    params = {"w": rng.normal(size=(3, 2))}
+    optimizer = sn.optim.SGD(convention="keras", lr=0.1, nesterov=True)
+    for _ in range(3):
+        grads = {"w": rng.normal(size=(3, 2))}
+        expected = params["w"] - grads["w"] * 0.1
+        optimizer.step(params, grads)
+        np.testing.assert_array_equal(params["w"], expected)
+    assert optimizer.state["w"] == {}
+
+
 def test_step_refuses_missing_or_misshapen_gradients():
     optimizer = sn.optim.SGD(lr=0.1)
     with pytest.raises(ValueError, match="no gradient for parameter 'b'"):

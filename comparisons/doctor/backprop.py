@@ -57,17 +57,18 @@ def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarr
     grads: Params = {}
     l2 = net.l2 if variant.l2 is None else variant.l2
     for layer in range(net.n_layers - 1, -1, -1):
-        W = params[f"dense_{layer}.W"]
+        names = net.param_names(layer)
+        W = params[names["W"]]
         inputs = X if layer == 0 else outs[layer - 1]
         grad_W = inputs.T @ delta
         if l2 and variant.penalty != "none":
             grad_W = grad_W + (l2 if variant.penalty == "half" else 2.0 * l2) * W
-        grads[f"dense_{layer}.W"] = grad_W
+        grads[names["W"]] = grad_W
         if net.bias:
             grad_b = delta.sum(axis=0)
             if l2 and variant.penalty == "with_bias":
-                grad_b = grad_b + 2.0 * l2 * params[f"dense_{layer}.b"]
-            grads[f"dense_{layer}.b"] = grad_b
+                grad_b = grad_b + 2.0 * l2 * params[names["b"]]
+            grads[names["b"]] = grad_b
         if layer:
             rule = variant.propagate.get(layer)
             grad_a = rule(delta, W, grad_W) if rule else delta @ W.T
@@ -80,8 +81,9 @@ def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarr
 
 def penalty_sums(net: sn.MLP, params: Mapping[str, np.ndarray]) -> tuple[float, float]:
     """(sum of W**2 over the weights, sum of b**2 over the biases) at canonical `params`."""
-    weights = sum(float(np.vdot(params[f"dense_{i}.W"], params[f"dense_{i}.W"])) for i in range(net.n_layers))
-    biases = sum(float(np.vdot(params[f"dense_{i}.b"], params[f"dense_{i}.b"])) for i in range(net.n_layers)) if net.bias else 0.0
+    names = [net.param_names(i) for i in range(net.n_layers)]
+    weights = sum(float(np.vdot(params[n["W"]], params[n["W"]])) for n in names)
+    biases = sum(float(np.vdot(params[n["b"]], params[n["b"]])) for n in names) if net.bias else 0.0
     return weights, biases
 
 

@@ -1,10 +1,13 @@
 """Classify one gradient tensor of the user's against the reference, in the user's layout.
 
-Measures (shared/research/bug-taxonomy.md sec. 2): best-fit scale ``alpha = <g, r> / <r, r>``,
-residual ``||g - alpha r|| / ||r||``, cosine, max abs error, max relative error
-``max |g - r| / max(|g|, |r|, 1e-3 max|r|)``, a transposed match, exact zeros, shapes. The
-decision, in order: shape -> ok (``max|g - r| <= rtol * max|r|``) -> zero -> constant multiple
-(sign_flipped for -1, scaled otherwise) -> transposed -> wrong, with the elementwise pattern.
+Measures (shared/research/bug-taxonomy.md sec. 2): `comparisons.diff.compare` gives max abs
+error, the normwise relative error ``max|g - r| / max(max|r|, floor)``, the cosine and the error
+allowed; the doctor adds the best-fit scale ``alpha = <g, r> / <r, r>``, the residual
+``||g - alpha r|| / ||r||``, a transposed match, exact zeros and shapes. Every "close" decision
+goes through `compare` with the doctor's gradient tolerance (`comparisons.tolerances.DOCTOR`).
+The decision, in order: shape -> ok (g close to r) -> zero -> constant multiple (g close to
+alpha r: sign_flipped for alpha = -1, scaled otherwise) -> transposed -> wrong, with the
+elementwise pattern.
 """
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from comparisons.diff import TensorDiff
+from comparisons.doctor.agreement import close, is_zero, measure, same_number
 from comparisons.doctor.factors import Context, FactorName, name_factor
 from comparisons.doctor.layout import AugmentedWeight, Bias, Placement
+from comparisons.tolerances import DoctorTolerance, Tolerance
 
 
 @dataclass
@@ -37,20 +43,19 @@ class TensorComparison:
     first_call: str | None = None  # for kind "stateful": what the first call alone looked like
 
 
-def tensors_close(user: np.ndarray, reference: np.ndarray, rtol: float, floor: float) -> bool:
-    """``max |user - reference| <= rtol * max(max|reference|, floor)``; shapes must be equal."""
-    if user.shape != reference.shape:
-        return False
-    scale = max(float(np.max(np.abs(reference), initial=0.0)), floor)
-    return bool(np.all(np.isfinite(user))) and float(np.max(np.abs(user - reference), initial=0.0)) <= rtol * scale
+def tensors_close(user: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> bool:
+    """`comparisons.diff.compare(user, reference, tolerance).passed`; shapes must be equal."""
+    return close(user, reference, tolerance)
 
 
 def compare_tensor(user: np.ndarray, reference: np.ndarray, placement: Placement, fans: tuple[int, int],
-                   context: Context, rtol: float, floor: float, samples_as_columns: bool = False) -> TensorComparison:
+                   context: Context, policy: DoctorTolerance, tolerance: Tolerance,
+                   samples_as_columns: bool = False) -> TensorComparison:
     """Classify `user` against `reference` (both float64, reference in the user's layout).
 
-    `floor`: the smallest gradient scale that counts (a small fraction of the largest reference
-    entry over all tensors), so a tensor whose reference is ~0 is judged absolutely.
+    `tolerance`: the gradient tolerance, ``policy.gradient(largest)``; its atol carries the floor
+    (``atol / rtol``, a small fraction of the largest reference entry over all tensors), so a
+    tensor whose reference is ~0 is judged absolutely.
     """
     expected = tuple(reference.shape)
     got = tuple(user.shape)
@@ -58,58 +63,64 @@ def compare_tensor(user: np.ndarray, reference: np.ndarray, placement: Placement
         user = user.reshape(expected)
         got = expected
     if got != expected:
-        if user.ndim == 2 and got == expected[::-1] and tensors_close(user, reference.T, rtol, floor):
-            return _measured(TensorComparison("transposed", expected, got, fix="return its transpose (.T)"), user, reference.T, floor)
+        if user.ndim == 2 and got == expected[::-1] and tensors_close(user, reference.T, tolerance):
+            result, _ = _measured(TensorComparison("transposed", expected, got, fix="return its transpose (.T)"), user, reference.T, tolerance)
+            return result
         return TensorComparison("shape_mismatch", expected, got, fix=shape_fix(placement, expected, got, fans, context.m, samples_as_columns))
     if not np.all(np.isfinite(user)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(user))[0])
         return TensorComparison("wrong", expected, got, pattern=[f"it contains NaN or Inf (first at index {bad})"])
-    result = _measured(TensorComparison("wrong", expected, got), user, reference, floor)
-    if tensors_close(user, reference, rtol, floor):
+    result, diff = _measured(TensorComparison("wrong", expected, got), user, reference, tolerance)
+    if diff.passed:
         result.kind = "ok"
         return result
-    reference_scale = max(float(np.max(np.abs(reference), initial=0.0)), floor)
-    if float(np.max(np.abs(user), initial=0.0)) <= 1e-3 * rtol * reference_scale:
+    if is_zero(user, policy.zero_fraction * diff.allowed):
         result.kind, result.factor = "zero", 0.0
         return result
-    if result.residual is not None and result.residual <= rtol:
+    if result.best_fit is not None and close(user, result.best_fit * reference, tolerance):
         alpha = result.best_fit
         result.factor = alpha
-        if abs(alpha + 1.0) <= rtol:
+        if same_number(alpha, -1.0, policy.factor()):
             result.kind = "sign_flipped"
             return result
         result.kind = "scaled"
-        result.factor_names = name_factor(alpha, context, rtol=max(rtol, 1e-9))
-        informative = int(np.sum(np.abs(reference) > 1e-8 * reference_scale))
+        result.factor_names = name_factor(alpha, context, policy.factor())
+        reference_scale = max(diff.scale, _floor(tolerance))
+        informative = int(np.sum(np.abs(reference) > policy.informative_fraction * reference_scale))
         result.needs_corroboration = informative <= 1 and not result.factor_names
         return result
-    if user.ndim == 2 and user.shape[0] == user.shape[1] and tensors_close(user, reference.T, rtol, floor):
+    if user.ndim == 2 and user.shape[0] == user.shape[1] and tensors_close(user, reference.T, tolerance):
         result.kind = "transposed"
         result.fix = "return its transpose (.T)"
         return result
-    result.pattern = elementwise_pattern(user, reference, placement, fans, rtol * reference_scale)
+    result.pattern = elementwise_pattern(user, reference, placement, fans, diff.allowed, policy)
     return result
 
 
-def _measured(result: TensorComparison, user: np.ndarray, reference: np.ndarray, floor: float) -> TensorComparison:
-    difference = np.abs(user - reference)
-    scale = max(float(np.max(np.abs(reference), initial=0.0)), floor)
-    result.max_abs = float(np.max(difference, initial=0.0))
-    denominator = np.maximum(np.maximum(np.abs(user), np.abs(reference)), 1e-3 * scale)
-    result.max_rel = float(np.max(difference / denominator, initial=0.0))
+def _floor(tolerance: Tolerance) -> float:
+    """The smallest reference scale `compare` measures against: ``atol / rtol``."""
+    return tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
+
+
+def _measured(result: TensorComparison, user: np.ndarray, reference: np.ndarray,
+              tolerance: Tolerance) -> tuple[TensorComparison, TensorDiff]:
+    """max_abs, max_rel and cosine from `compare`; the best-fit scale and the residual (the
+    doctor's own least-squares analysis) where the reference is not 0."""
+    diff = measure(user, reference, tolerance)
+    result.max_abs = diff.max_abs
+    result.max_rel = diff.max_rel
     norm_reference = float(np.linalg.norm(reference))
-    norm_user = float(np.linalg.norm(user))
     if norm_reference > 0:
         alpha = float(np.vdot(user, reference)) / norm_reference**2
         result.best_fit = alpha
         result.residual = float(np.linalg.norm(user - alpha * reference)) / norm_reference
-        if norm_user > 0:
-            result.cosine = float(np.vdot(user, reference)) / (norm_user * norm_reference)
-    return result
+        if np.any(user != 0):
+            result.cosine = diff.cosine
+    return result, diff
 
 
 def bias_part_only(user: np.ndarray, reference: np.ndarray, placement: Placement, fans: tuple[int, int],
-                   rtol: float, floor: float) -> bool:
+                   tolerance: Tolerance) -> bool:
     """True for a bias, or for an augmented weight whose weight block matches the reference and
     whose bias row/column does not: then only a bias formula is wrong."""
     if isinstance(placement, Bias):
@@ -119,20 +130,22 @@ def bias_part_only(user: np.ndarray, reference: np.ndarray, placement: Placement
     rows_user = user if placement.layout == "in_out" else user.T
     rows_reference = reference if placement.layout == "in_out" else reference.T
     index = placement.bias_index(fans[0])
-    weights_match = tensors_close(np.delete(rows_user, index, axis=0), np.delete(rows_reference, index, axis=0), rtol, floor)
-    return weights_match and not tensors_close(rows_user[index], rows_reference[index], rtol, floor)
+    weights_match = tensors_close(np.delete(rows_user, index, axis=0), np.delete(rows_reference, index, axis=0), tolerance)
+    return weights_match and not tensors_close(rows_user[index], rows_reference[index], tolerance)
 
 
-def elementwise_pattern(user: np.ndarray, reference: np.ndarray, placement: Placement, fans: tuple[int, int], tolerance: float) -> list[str]:
-    """Phrases describing where and how `user` departs from `reference` (same shape)."""
+def elementwise_pattern(user: np.ndarray, reference: np.ndarray, placement: Placement, fans: tuple[int, int],
+                        allowed: float, policy: DoctorTolerance) -> list[str]:
+    """Phrases describing where and how `user` departs from `reference` (same shape); `allowed`:
+    the absolute error `compare` allows the whole tensor, applied entry by entry."""
     phrases = []
-    bad = np.abs(user - reference) > tolerance
+    bad = np.abs(user - reference) > allowed
     zeros = int(np.sum((user == 0) & (reference != 0)))
     if zeros:
         phrases.append(f"{zeros} of {user.size} entries are exactly 0 where the reference is not")
     if user.ndim == 1 or (user.ndim == 2 and 1 in user.shape):
         flat = user.ravel()
-        if flat.size > 1 and np.allclose(flat, flat[0], rtol=1e-12, atol=0.0):
+        if flat.size > 1 and close(flat, np.full_like(flat, flat[0]), Tolerance(rtol=policy.equal_entries_rtol, atol=0.0)):
             phrases.append(f"all entries are equal ({flat[0]:.4g}), so it does not depend on each unit's delta")
     if user.ndim == 2 and min(user.shape) > 1:
         bias_axis = bias_index = None
@@ -147,15 +160,15 @@ def elementwise_pattern(user: np.ndarray, reference: np.ndarray, placement: Plac
                 where = ", ".join(str(i) for i in lines[:6]) + (", ..." if len(lines) > 6 else "")
                 tag = f" (the bias {axis_name})" if bias_axis == axis_name and list(lines) == [bias_index] else ""
                 phrases.append(f"only {axis_name}{'s' if len(lines) > 1 else ''} {where}{tag} of {count} differ{'s' if len(lines) == 1 else ''}")
-        phrases.extend(_per_line_scales(user, reference, tolerance))
-    agree = (np.sign(user) == np.sign(reference)) | (np.abs(reference) <= tolerance)
+        phrases.extend(_per_line_scales(user, reference, allowed, policy))
+    agree = (np.sign(user) == np.sign(reference)) | (np.abs(reference) <= allowed)
     flipped = 1.0 - float(np.mean(agree))
     if flipped > 0:
         phrases.append(f"the sign differs in {flipped:.0%} of the entries")
     return phrases
 
 
-def _per_line_scales(user: np.ndarray, reference: np.ndarray, tolerance: float) -> list[str]:
+def _per_line_scales(user: np.ndarray, reference: np.ndarray, allowed: float, policy: DoctorTolerance) -> list[str]:
     """'each column is the reference's column times its own factor' when that holds exactly."""
     for axis, axis_name in ((1, "column"), (0, "row")):
         factors = []
@@ -165,11 +178,11 @@ def _per_line_scales(user: np.ndarray, reference: np.ndarray, tolerance: float) 
             if norm == 0:
                 continue
             alpha = float(np.vdot(u, r)) / norm
-            if np.max(np.abs(u - alpha * r)) > tolerance:
+            if not close(u, alpha * r, Tolerance(rtol=0.0, atol=allowed)):
                 break
             factors.append(alpha)
         else:
-            if len(factors) > 1 and np.ptp(factors) > 1e-6 * max(abs(f) for f in factors):
+            if len(factors) > 1 and np.ptp(factors) > policy.distinct_factors_rtol * max(abs(f) for f in factors):
                 shown = ", ".join(f"{f:.3g}" for f in factors[:6]) + (", ..." if len(factors) > 6 else "")
                 return [f"each {axis_name} is the reference's {axis_name} times its own factor ({shown})"]
     return []

@@ -11,6 +11,9 @@ Triangulation, in this order:
    follow lr, step_fn);
 6. conventions are normalised first: declared layouts, bias forms and reductions are the
    reference's; ReLU'(0) = 1 at exact zeros is accepted as a convention.
+
+Every tolerance comes from `comparisons.tolerances.doctor_tolerance` (float64 code, or
+float32/float16 code) and every tensor comparison goes through `comparisons.diff.compare`.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from comparisons.doctor.agreement import same_number
 from comparisons.doctor.backprop import right_derivative_at_zero, tie_layers, variant_gradients
 from comparisons.doctor.batch import Batch, make_batch
 from comparisons.doctor.classify import TensorComparison, bias_part_only, compare_tensor, tensors_close
@@ -33,6 +37,7 @@ from comparisons.doctor.reference import reference_gradients
 from comparisons.doctor.result import DiagnosisResult, Finding, ProbeResult
 from comparisons.doctor.spec import DoctorInputError, NetSpec
 from comparisons.doctor.usercode import UserCode, UserCodeFailed
+from comparisons.tolerances import DoctorTolerance, doctor_tolerance
 
 GradFn = Callable[[dict, np.ndarray, np.ndarray], tuple]
 StepFn = Callable[..., dict]
@@ -83,25 +88,26 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
     except UserCodeFailed as failed:
         result.error = failed.failure
         return result
-    rtol = 1e-3 if first.low_precision else 1e-6
+    policy = doctor_tolerance(first.low_precision)
     if first.low_precision:
-        result.notes.append("your arrays are float32/float16: gradients are compared with relative tolerance 1e-3 "
-                            "instead of 1e-6 (the reference is float64)")
+        result.notes.append(f"your arrays are float32/float16: gradients are compared with relative tolerance "
+                            f"{_short(policy.gradient_rtol)} instead of {_short(doctor_tolerance(False).gradient_rtol)} (the reference is float64)")
     if first.mutated:
         result.notes.append(f"{user.function_name} changed {', '.join(first.mutated)} in place; your own arrays were "
                             "not touched (the doctor passes copies), but in a training loop that matters")
     grads = normalise_shapes(first.grads, layout)
-    expected, tie_note = _reference_with_ties(net, layout, canonical, batch, layout.to_user(reference.grads), grads, rtol)
+    expected, tie_note = _reference_with_ties(net, layout, canonical, batch, layout.to_user(reference.grads), grads, policy)
     if tie_note:
         result.notes.append(tie_note)
-    floor = rtol * max((float(np.max(np.abs(v), initial=0.0)) for v in expected.values()), default=0.0) or 1e-300
+    largest = max((float(np.max(np.abs(v), initial=0.0)) for v in expected.values()), default=0.0)
+    tolerance = policy.gradient(largest)
     comparisons = {name: compare_tensor(grads[name], expected[name], layout.placements[name], layout.fans(name), context,
-                                        rtol, floor, batch.samples_as_columns) for name in layout.names}
-    _corroborate_single_entries(comparisons, layout, expected, grads, rtol)
-    loss = check_loss(first.loss, reference.loss, spec, canonical, batch.X, batch.y, context, 1e-4 if first.low_precision else 1e-8)
+                                        policy, tolerance, batch.samples_as_columns) for name in layout.names}
+    _corroborate_single_entries(comparisons, layout, expected, grads, policy)
+    loss = check_loss(first.loss, reference.loss, spec, canonical, batch.X, batch.y, context, policy)
     result.loss = loss
 
-    state, state_probe = probe_state(user, mine, batch, layout, grads, first.loss, rtol, floor)
+    state, state_probe = probe_state(user, mine, batch, layout, grads, first.loss, policy, largest)
     result.probes.append(state_probe)
     seen = Observations(user.mode, spec, context, state, loss, shape_notes=first.shape_notes)
     factors = {n: c.factor for n, c in comparisons.items() if c.kind == "scaled"}
@@ -111,13 +117,13 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
         if state.carries_state:
             result.probes.append(ProbeResult("batch size", "skipped", blocked))
         else:
-            seen.batch_follows, probe = probe_batch_size(user, mine, batch, net, spec, layout, canonical, factors, loss_ratio, rtol)
+            seen.batch_follows, probe = probe_batch_size(user, mine, batch, net, spec, layout, canonical, factors, loss_ratio, policy)
             result.probes.append(probe)
     if user.mode == "step_fn" and factors:
         if state.carries_state:
             result.probes.append(ProbeResult("learning rate", "skipped", blocked))
         else:
-            seen.lr_follows, probe = probe_learning_rate(user, mine, batch, expected, layout, factors, rtol)
+            seen.lr_follows, probe = probe_learning_rate(user, mine, batch, expected, layout, factors, policy)
             result.probes.append(probe)
     anything_off = any(c.kind != "ok" for c in comparisons.values()) or loss.status == "mismatch"
     if user.mode == "step_fn":
@@ -126,11 +132,11 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
     elif anything_off and state.carries_state:
         result.probes.append(ProbeResult("own loss", "skipped", blocked))
     elif anything_off:
-        result.probes.append(_own_loss_probe(user, mine, batch, layout, net, comparisons, grads, expected, first, seen))
+        result.probes.append(_own_loss_probe(user, mine, batch, layout, net, comparisons, grads, expected, first, seen, policy))
     cause = None
     if any(c.kind == "wrong" for c in comparisons.values()):
         comparable = [n for n in layout.names if grads[n].shape == expected[n].shape and n not in state.stateful]
-        match = match_mistake(net, canonical, batch.X, batch.y, grads, comparable, layout, context.lr, rtol, floor)
+        match = match_mistake(net, canonical, batch.X, batch.y, grads, comparable, layout, context.lr, policy, tolerance)
         if match is not None:
             factor = "" if match.factor == 1.0 else f" (times {match.factor:.6g}, a constant on top)"
             cause = f"{match.mistake.label}{factor}; backprop with that mistake reproduces your gradients exactly"
@@ -141,7 +147,7 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
         comparison.factor = state.changed[name]
     result.findings = [_finding(name, comparisons[name], layout, seen) for name in layout.names]
     bias_only = {n for n in layout.names if comparisons[n].kind != "stateful" and grads[n].shape == expected[n].shape
-                 and bias_part_only(grads[n], expected[n], layout.placements[n], layout.fans(n), rtol, floor)}
+                 and bias_part_only(grads[n], expected[n], layout.placements[n], layout.fans(n), tolerance)}
     bias_only |= {n for n in layout.names if comparisons[n].kind == "shape_mismatch" and isinstance(layout.placements[n], Bias)}
     result.culprit, result.layer_rule = layer_rule(result.findings, layout.placements, bias_only, spec.n_layers)
     if cause and result.culprit:
@@ -151,6 +157,12 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
                 finding.cause = cause
     result.ok = not result.culprit
     return result
+
+
+def _short(value: float) -> str:
+    """A tolerance for the notes: 1e-3, 1e-6, 2.5e-4."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def _finding(name: str, comparison: TensorComparison, layout: NetworkLayout, seen: Observations) -> Finding:
@@ -164,13 +176,15 @@ def _finding(name: str, comparison: TensorComparison, layout: NetworkLayout, see
     )
 
 
-def _reference_with_ties(net, layout: NetworkLayout, canonical, batch: Batch, expected: dict, grads: dict, rtol: float):
+def _reference_with_ties(net, layout: NetworkLayout, canonical, batch: Batch, expected: dict, grads: dict,
+                         policy: DoctorTolerance):
     """The reference under the ReLU'(0) convention that matches the most user gradients: torch's
-    0, or 1 (``z >= 0``, ``np.heaviside(z, 1)``) in some of the layers with exact zeros."""
+    0, or 1 (``z >= 0``, ``np.heaviside(z, 1)``) in some of the layers with exact zeros (each
+    tensor judged relative to itself: the gradient tolerance without a floor)."""
     ties = tie_layers(net, canonical, batch.X)
     if not ties:
         return expected, None
-    floor = 1e-300
+    tolerance = policy.gradient(0.0)
     scores = []
     layers = sorted(ties)[:3]
     candidates = [((), expected)]
@@ -179,7 +193,7 @@ def _reference_with_ties(net, layout: NetworkLayout, canonical, batch: Batch, ex
             variant = right_derivative_at_zero(net, subset)
             candidates.append((subset, layout.to_user(variant_gradients(net, canonical, batch.X, batch.y, variant))))
     for subset, candidate in candidates:
-        scores.append(sum(grads[n].shape == candidate[n].shape and tensors_close(grads[n], candidate[n], rtol, floor) for n in layout.names))
+        scores.append(sum(tensors_close(grads[n], candidate[n], tolerance) for n in layout.names))
     best = int(np.argmax(scores))
     where = ", ".join(f"layer {layer} ({ties[layer]})" for layer in sorted(ties))
     subset, chosen = candidates[best]
@@ -192,14 +206,14 @@ def _reference_with_ties(net, layout: NetworkLayout, canonical, batch: Batch, ex
 
 
 def _corroborate_single_entries(comparisons: dict[str, TensorComparison], layout: NetworkLayout,
-                                expected: dict, grads: dict, rtol: float) -> None:
+                                expected: dict, grads: dict, policy: DoctorTolerance) -> None:
     """A one-entry tensor is a multiple of its reference whatever its value: call it scaled only
     when the factor has a name or another tensor shows the same factor, else wrong."""
     solid = [c.factor for c in comparisons.values() if c.kind == "scaled" and not c.needs_corroboration]
     for name, comparison in comparisons.items():
         if not comparison.needs_corroboration:
             continue
-        if any(abs(comparison.factor - factor) <= 10 * rtol * abs(factor) for factor in solid):
+        if any(same_number(comparison.factor, factor, policy.repeat_factor()) for factor in solid):
             comparison.needs_corroboration = False
             continue
         index = np.unravel_index(int(np.argmax(np.abs(expected[name]))), expected[name].shape)
@@ -210,13 +224,13 @@ def _corroborate_single_entries(comparisons: dict[str, TensorComparison], layout
 
 
 def _own_loss_probe(user: UserCode, params, batch: Batch, layout: NetworkLayout, net, comparisons, grads, expected,
-                    first, seen: Observations) -> ProbeResult:
+                    first, seen: Observations, policy: DoctorTolerance) -> ProbeResult:
     comparable = [n for n in layout.names if grads[n].shape == expected[n].shape]
     names = [n for n in comparable if comparisons[n].kind != "ok"] or (comparable if seen.loss.status == "mismatch" else [])
     if not names:
         return ProbeResult("own loss", "skipped", "not needed: the only wrong gradients have the wrong shape")
     try:
-        seen.own = own_loss_differences(user, params, batch, layout, net, names, grads, expected, first.loss, first.low_precision)
+        seen.own = own_loss_differences(user, params, batch, layout, net, names, grads, expected, first.loss, policy)
     except UserCodeFailed as failed:
         return ProbeResult("own loss", "failed", f"a call for central differences failed: {failed.failure.message}",
                            {"error": failed.failure.to_dict()})

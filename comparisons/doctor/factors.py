@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from comparisons.doctor.agreement import same_number
+from comparisons.tolerances import Tolerance
+
 
 @dataclass(frozen=True)
 class Context:
@@ -26,8 +29,9 @@ class FactorName:
     text: str
 
 
-def name_factor(factor: float, context: Context, rtol: float = 1e-6) -> list[FactorName]:
-    """Every known quantity equal to |factor| (relative tolerance `rtol`), most common first."""
+def name_factor(factor: float, context: Context, tolerance: Tolerance) -> list[FactorName]:
+    """Every known quantity equal to |factor| under `tolerance` (the doctor's
+    `DoctorTolerance.factor()`), most common first."""
     m, k, lr = context.m, context.k, context.lr
     candidates: list[tuple[str, float, str]] = []
     if m > 1:
@@ -41,7 +45,7 @@ def name_factor(factor: float, context: Context, rtol: float = 1e-6) -> list[Fac
             candidates += [("mk", m * k, f"m*k = {m * k}, the number of output elements"),
                            ("1/mk", 1.0 / (m * k), f"1/(m*k), one over the number of output elements {m * k}")]
     magnitude = abs(factor)
-    return [FactorName(key, text) for key, value, text in candidates if abs(magnitude - value) <= rtol * value]
+    return [FactorName(key, text) for key, value, text in candidates if same_number(magnitude, value, tolerance)]
 
 
 def format_factor(factor: float) -> str:

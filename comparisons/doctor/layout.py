@@ -1,7 +1,8 @@
 """Where each of the user's arrays sits in the declared network, and the conversions.
 
-Canonical layout (ARCHITECTURE.md): ``dense_{l}.W`` is (fan_in, fan_out) and ``dense_{l}.b`` is
-(fan_out,), forward ``z = x @ W + b`` with samples as rows. A user's array is declared by one
+Canonical layout (ARCHITECTURE.md, `scratchnet.layers.Dense`): ``dense_{l}.W`` is (fan_in, fan_out)
+and ``dense_{l}.b`` is (fan_out,), forward ``z = x @ W + b`` with samples as rows; the names come
+from `canonical_name` (`scratchnet.layers.param_name`). A user's array is declared by one
 placement, never guessed:
 
 * ``Weight(l, "in_out")``: (fan_in, fan_out), forward ``x @ W`` (scratchnet, Keras, Marsland);
@@ -20,6 +21,7 @@ from typing import Mapping, Union
 
 import numpy as np
 
+import scratchnet as sn
 from comparisons.doctor.spec import DoctorInputError, NetSpec
 
 LAYOUTS = ("in_out", "out_in")
@@ -175,13 +177,18 @@ class AugmentedWeight:
 Placement = Union[Weight, Bias, AugmentedWeight]
 
 
+def canonical_name(layer: int, slot: str) -> str:
+    """The canonical name of slot "W" or "b" of weight layer `layer` of a NetSpec ("dense_0.W")."""
+    return sn.layers.param_name(sn.layers.Dense.kind, layer, slot)
+
+
 def canonical_mapping(spec: NetSpec) -> dict[str, Placement]:
     """The mapping for canonical names: "dense_0.W" (fan_in, fan_out), "dense_0.b" (fan_out,), ..."""
     mapping: dict[str, Placement] = {}
     for layer in range(spec.n_layers):
-        mapping[f"dense_{layer}.W"] = Weight(layer, "in_out")
+        mapping[canonical_name(layer, "W")] = Weight(layer, "in_out")
         if spec.bias:
-            mapping[f"dense_{layer}.b"] = Bias(layer)
+            mapping[canonical_name(layer, "b")] = Bias(layer)
     return mapping
 
 
@@ -310,9 +317,9 @@ class NetworkLayout:
                 parts[(self.layer(name), slot)] = np.ascontiguousarray(value)
         canonical = {}
         for layer in range(self.spec.n_layers):
-            canonical[f"dense_{layer}.W"] = parts[(layer, "W")]
+            canonical[canonical_name(layer, "W")] = parts[(layer, "W")]
             if self.spec.bias:
-                canonical[f"dense_{layer}.b"] = parts[(layer, "b")]
+                canonical[canonical_name(layer, "b")] = parts[(layer, "b")]
         return canonical
 
     def to_user(self, canonical: Mapping[str, np.ndarray], parameters: bool = False) -> dict[str, np.ndarray]:
@@ -320,6 +327,6 @@ class NetworkLayout:
         out = {}
         for name in self.names:
             layer = self.layer(name)
-            slots = {slot: np.asarray(canonical[f"dense_{layer}.{slot}"], dtype=np.float64) for slot in self.placements[name].slots}
+            slots = {slot: np.asarray(canonical[canonical_name(layer, slot)], dtype=np.float64) for slot in self.placements[name].slots}
             out[name] = self.placements[name].from_canonical(slots, self.shapes[name], parameters)
         return out

@@ -13,9 +13,11 @@ from typing import Mapping
 import numpy as np
 
 import scratchnet as sn
+from comparisons.doctor.agreement import same_number
 from comparisons.doctor.backprop import penalty_sums
 from comparisons.doctor.factors import Context, format_factor, name_factor
 from comparisons.doctor.spec import NetSpec
+from comparisons.tolerances import DoctorTolerance, Tolerance
 
 
 @dataclass
@@ -34,22 +36,23 @@ class LossCheck:
 
 
 def check_loss(user_loss: float | None, reference_loss: float, spec: NetSpec, params: Mapping[str, np.ndarray],
-               X: np.ndarray, y: np.ndarray, context: Context, rtol: float) -> LossCheck:
-    """Compare `user_loss` with `reference_loss` (canonical params, X (m, in), y (m, out))."""
+               X: np.ndarray, y: np.ndarray, context: Context, policy: DoctorTolerance) -> LossCheck:
+    """Compare `user_loss` with `reference_loss` (canonical params, X (m, in), y (m, out)) under
+    the doctor's loss tolerance, ``policy.loss()``."""
     if user_loss is None:
         return LossCheck("unavailable", None, reference_loss, explanation="step_fn exposes no loss, so the loss was not compared")
-    tolerance = rtol * max(abs(reference_loss), 1e-12)
+    tolerance = policy.loss()
     if not np.isfinite(user_loss):
         return LossCheck("mismatch", user_loss, reference_loss, explanation="your loss is not finite (NaN or Inf)")
-    if abs(user_loss - reference_loss) <= tolerance:
+    if same_number(user_loss, reference_loss, tolerance):
         return LossCheck("match", user_loss, reference_loss, 1.0, "forward pass and loss formula agree with the declared ones")
     ratio = user_loss / reference_loss if reference_loss else None
     parts = []
-    alternative = _matching_declaration(user_loss, spec, params, X, y, rtol)
+    alternative = _matching_declaration(user_loss, spec, params, X, y, tolerance)
     if alternative:
         parts.append(f"your loss is the declared network's with {alternative}")
     if ratio is not None:
-        names = name_factor(ratio, context, rtol=max(rtol, 1e-9))
+        names = name_factor(ratio, context, policy.factor(rtol=tolerance.rtol))
         if names and not alternative:
             parts.append(f"your loss is {format_factor(ratio)} times the declared one ({names[0].text}): a constant factor "
                          "or a different reduction")
@@ -69,7 +72,7 @@ def _penalty_reading(gap: float, spec: NetSpec, params: Mapping[str, np.ndarray]
 
 
 def _matching_declaration(user_loss: float, spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray,
-                          y: np.ndarray, rtol: float) -> str | None:
+                          y: np.ndarray, tolerance: Tolerance) -> str | None:
     """The smallest change of loss, reduction, scale and l2 that reproduces `user_loss`, in words."""
     net = spec.build()
     zs, outs = net.forward(X, params)
@@ -83,7 +86,7 @@ def _matching_declaration(user_loss: float, spec: NetSpec, params: Mapping[str, 
         loss = sn.losses.Loss(name, reduction, scale)
         with np.errstate(all="ignore"):
             value = loss.value_and_delta(zs[-1], outs[-1], y, last)[0] + penalty_value
-        if abs(value - user_loss) > rtol * max(abs(user_loss), 1e-12):
+        if not same_number(value, user_loss, tolerance):
             continue
         changes = [f"{field}={new!r}" for field, new, old in (("loss", name, spec.loss), ("reduction", reduction, spec.reduction),
                                                              ("scale", scale, spec.scale)) if new != old]

@@ -12,9 +12,10 @@ from typing import Callable, Mapping
 import numpy as np
 
 import scratchnet as sn
+from comparisons.doctor.agreement import close, same_number
 from comparisons.doctor.backprop import Variant, variant_gradients
-from comparisons.doctor.classify import tensors_close
 from comparisons.doctor.layout import NetworkLayout
+from comparisons.tolerances import DoctorTolerance, Tolerance
 
 Derivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -60,9 +61,11 @@ def derivative_slips(activation: str) -> list[tuple[str, Derivative]]:
 
 
 def fitted_penalties(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
-                     user_grads: Mapping[str, np.ndarray], names: list[str], layout: NetworkLayout) -> list[Mistake]:
+                     user_grads: Mapping[str, np.ndarray], names: list[str], layout: NetworkLayout,
+                     policy: DoctorTolerance) -> list[Mistake]:
     """L2 penalties with the coefficient fitted to the user's gradients (on the weights, or on
-    weights and biases), as mistakes for `match_mistake` to confirm or reject."""
+    weights and biases), as mistakes for `match_mistake` to confirm or reject; a fitted
+    coefficient equal to the declared l2 (``policy.l2_match``) is no mistake."""
     data_only = layout.to_user(variant_gradients(net, params, X, y, Variant(l2=0.0)))
     mistakes = []
     for penalty, where in (("declared", "sum(W**2) on the weights"), ("with_bias", "sum(W**2 + b**2) on weights and biases")):
@@ -74,7 +77,7 @@ def fitted_penalties(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarra
         if energy == 0:
             continue
         l2 = sum(float(np.vdot(user_grads[n] - data_only[n], direction[n])) for n in names) / energy
-        if l2 > 0 and not (penalty == "declared" and np.isclose(l2, net.l2)):
+        if l2 > 0 and not (penalty == "declared" and same_number(l2, net.l2, policy.l2_match)):
             mistakes.append(Mistake(f"your code has an L2 penalty {l2:.6g} * {where} (declared: l2 = {net.l2:g} on the "
                                     "weights only)", Variant(l2=l2, penalty=penalty)))
     return mistakes
@@ -135,12 +138,13 @@ def _hidden_rule(slip: Derivative):
 
 def match_mistake(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
                   user_grads: Mapping[str, np.ndarray], names: list[str], layout: NetworkLayout,
-                  lr: float | None, rtol: float, floor: float) -> MistakeMatch | None:
-    """The first known mistake whose gradients, times one common factor, equal the user's on
-    every parameter in `names` (user layout); exact matches (factor 1) are preferred."""
+                  lr: float | None, policy: DoctorTolerance, tolerance: Tolerance) -> MistakeMatch | None:
+    """The first known mistake whose gradients, times one common factor, are close to the user's
+    (`compare` under the gradient `tolerance`) on every parameter in `names` (user layout);
+    exact matches (factor 1 within ``policy.factor()``) are preferred."""
     matches = []
     with np.errstate(all="ignore"):
-        candidates = known_mistakes(net, lr) + fitted_penalties(net, params, X, y, user_grads, names, layout)
+        candidates = known_mistakes(net, lr) + fitted_penalties(net, params, X, y, user_grads, names, layout, policy)
         for mistake in candidates:
             expected = layout.to_user(variant_gradients(net, params, X, y, mistake.variant))
             if not all(np.all(np.isfinite(expected[n])) for n in names):
@@ -149,8 +153,8 @@ def match_mistake(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, 
             if energy == 0:
                 continue
             factor = sum(float(np.vdot(user_grads[n], expected[n])) for n in names) / energy
-            if factor != 0 and all(tensors_close(user_grads[n], factor * expected[n], rtol, floor) for n in names):
-                if abs(factor - 1.0) <= rtol:
+            if factor != 0 and all(close(user_grads[n], factor * expected[n], tolerance) for n in names):
+                if same_number(factor, 1.0, policy.factor()):
                     return MistakeMatch(mistake, 1.0)
                 matches.append(MistakeMatch(mistake, factor))
     return matches[0] if matches else None

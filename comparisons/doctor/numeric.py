@@ -5,7 +5,9 @@ They separate "the backprop is wrong" (the user's gradients disagree with their 
 Stencil and step as `scratchnet.gradcheck`: ``(f(t-2h) - 8 f(t-h) + 8 f(t+h) - f(t+2h)) / 12h``
 with ``h = eps**(1/5) * max(1, |t|)`` for the parameter's dtype. At most `max_entries` entries
 per tensor are checked (always including the largest reference entry); entries whose step moves a
-ReLU-family pre-activation of the declared network across 0 (a kink) are skipped.
+ReLU-family pre-activation of the declared network across 0 (a kink) are skipped. The checked
+entries are compared with `comparisons.diff.compare` under ``DoctorTolerance.own_loss``: the
+error is normwise, relative to the largest central difference.
 """
 from __future__ import annotations
 
@@ -15,15 +17,18 @@ from typing import Mapping
 import numpy as np
 
 import scratchnet as sn
+from comparisons.doctor.agreement import measure
 from comparisons.doctor.batch import Batch
 from comparisons.doctor.layout import NetworkLayout
 from comparisons.doctor.usercode import UserCode
+from comparisons.tolerances import DoctorTolerance, Tolerance
 
 
 @dataclass(frozen=True)
 class OwnLossCheck:
-    """One tensor: `entries` compared (`kinks` skipped); relative error of your gradient and of the
-    reference against central differences of your loss, and whether each agrees."""
+    """One tensor: `entries` compared (`kinks` skipped); relative error (`compare`'s max_rel) of
+    your gradient and of the reference against central differences of your loss, and whether
+    each agrees (`compare`'s passed)."""
 
     entries: int
     kinks: int
@@ -35,13 +40,12 @@ class OwnLossCheck:
 
 def own_loss_differences(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, layout: NetworkLayout,
                          net: sn.MLP, names: list[str], your_grads: Mapping[str, np.ndarray],
-                         reference_grads: Mapping[str, np.ndarray], loss: float, low_precision: bool,
+                         reference_grads: Mapping[str, np.ndarray], loss: float, policy: DoctorTolerance,
                          max_entries: int = 12) -> dict[str, OwnLossCheck]:
     """Check `names` (user layout); raises `UserCodeFailed` if a call fails."""
     kinked = [i for i, a in enumerate(net.activations) if a.kinked]
     base_signs = _signs(net, layout, params, batch, kinked)
-    tolerance = 1e-2 if low_precision else 1e-5
-    floor = 1e-6 * max(1.0, abs(loss))
+    tolerance = policy.own_loss(loss)
     checks = {}
     for name in names:
         value = np.array(params[name], copy=True)
@@ -64,11 +68,10 @@ def own_loss_differences(user: UserCode, params: Mapping[str, np.ndarray], batch
             numeric.append((samples[0] - 8 * samples[1] + 8 * samples[2] - samples[3]) / (12 * h))
             yours.append(your_grads[name][index])
             reference.append(reference_grads[name][index])
-        numeric_array = np.array(numeric)
-        error_yours = _relative(np.array(yours), numeric_array, floor)
-        error_reference = _relative(np.array(reference), numeric_array, floor)
-        checks[name] = OwnLossCheck(len(numeric), kinks, error_yours, error_reference,
-                                    bool(numeric) and error_yours <= tolerance, bool(numeric) and error_reference <= tolerance)
+        numeric_array = np.array(numeric, dtype=np.float64)
+        error_yours, agrees_yours = _relative(np.array(yours, dtype=np.float64), numeric_array, tolerance)
+        error_reference, agrees_reference = _relative(np.array(reference, dtype=np.float64), numeric_array, tolerance)
+        checks[name] = OwnLossCheck(len(numeric), kinks, error_yours, error_reference, agrees_yours, agrees_reference)
     return checks
 
 
@@ -82,10 +85,13 @@ def _entries(reference: np.ndarray, max_entries: int) -> list[tuple[int, ...]]:
     return [largest] + others[: max_entries - 1]
 
 
-def _relative(a: np.ndarray, b: np.ndarray, floor: float) -> float:
-    if a.size == 0:
-        return float("nan")
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), floor))
+def _relative(gradient: np.ndarray, differences: np.ndarray, tolerance: Tolerance) -> tuple[float, bool]:
+    """(`compare`'s max_rel, passed) of gradient entries against central differences; (NaN, False)
+    when every entry was skipped."""
+    if differences.size == 0:
+        return float("nan"), False
+    diff = measure(gradient, differences, tolerance)
+    return diff.max_rel, diff.passed
 
 
 def _signs(net: sn.MLP, layout: NetworkLayout, params: Mapping[str, np.ndarray], batch: Batch, layers: list[int]) -> list[bytes]:

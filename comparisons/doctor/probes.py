@@ -6,6 +6,10 @@
   that follows 1/m an extra averaging.
 * learning rate (step_fn taking lr): rerun at lr/2; a factor that follows lr means the learning
   rate is folded into the gradient and applied twice.
+
+Two calls compare under the doctor's tolerances (`comparisons.tolerances.DOCTOR`): gradients with
+`compare` at the gradient tolerance, losses at the loss tolerance, ratios of fitted factors at
+``repeat_factor()`` (each carries the rounding of two calls).
 """
 from __future__ import annotations
 
@@ -15,13 +19,14 @@ from typing import Mapping
 import numpy as np
 
 import scratchnet as sn
+from comparisons.doctor.agreement import close, same_number
 from comparisons.doctor.batch import Batch
-from comparisons.doctor.classify import tensors_close
 from comparisons.doctor.layout import NetworkLayout
 from comparisons.doctor.reference import reference_gradients
 from comparisons.doctor.result import ProbeResult
 from comparisons.doctor.spec import NetSpec
 from comparisons.doctor.usercode import UserCode, UserCodeFailed
+from comparisons.tolerances import DoctorTolerance
 
 
 def fit(user: np.ndarray, reference: np.ndarray) -> tuple[float | None, float | None]:
@@ -47,8 +52,8 @@ def normalise_shapes(grads: Mapping[str, np.ndarray], layout: NetworkLayout) -> 
     return out
 
 
-def _follows(ratio: float, expected: float, rtol: float) -> bool:
-    return abs(ratio - expected) <= max(rtol, 1e-9) * 10 * abs(expected)
+def _follows(ratio: float, expected: float, policy: DoctorTolerance) -> bool:
+    return same_number(ratio, expected, policy.repeat_factor())
 
 
 @dataclass
@@ -72,8 +77,11 @@ class StateOutcome:
 
 
 def probe_state(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, layout: NetworkLayout,
-                first_grads: Mapping[str, np.ndarray], first_loss: float | None, rtol: float, floor: float) -> tuple[StateOutcome, ProbeResult]:
-    """Call a second time with the same weights and batch and compare with the first call."""
+                first_grads: Mapping[str, np.ndarray], first_loss: float | None, policy: DoctorTolerance,
+                largest: float) -> tuple[StateOutcome, ProbeResult]:
+    """Call a second time with the same weights and batch and compare with the first call
+    (`largest`: the largest reference gradient entry, which sets the gradient tolerance's floor)."""
+    same, multiple = policy.gradient(largest), policy.gradient(largest, repeat=True)
     outcome = StateOutcome()
     try:
         second = user.evaluate(params, batch.X_user, batch.y_user, "second call, same weights and batch (state probe)")
@@ -82,18 +90,18 @@ def probe_state(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, 
     grads = normalise_shapes(second.grads, layout)
     for name in layout.names:
         one, two = first_grads[name], grads[name]
-        if one.shape == two.shape and (tensors_close(two, one, rtol, floor) or (np.array_equal(one, two, equal_nan=True))):
+        if one.shape == two.shape and (close(two, one, same) or (np.array_equal(one, two, equal_nan=True))):
             continue
-        alpha, residual = fit(two, one)
-        outcome.changed[name] = alpha if residual is not None and residual <= 10 * rtol else None
-        if outcome.changed[name] is not None and abs(alpha - 2.0) <= 10 * rtol * 2.0:
+        alpha, _ = fit(two, one)
+        outcome.changed[name] = alpha if alpha is not None and close(two, alpha * one, multiple) else None
+        if outcome.changed[name] is not None and same_number(alpha, 2.0, policy.repeat_factor()):
             outcome.accumulating.add(name)
     if first_loss is not None and second.loss is not None:
-        outcome.loss_changed = not abs(second.loss - first_loss) <= rtol * max(abs(first_loss), 1e-12)
+        outcome.loss_changed = not same_number(second.loss, first_loss, policy.loss())
     ratios = list(outcome.changed.values())
     moving = [n for n in layout.names if np.any(first_grads[n] != 0)]
     if (user.mode == "step_fn" and ratios and set(outcome.changed) == set(moving) and None not in ratios
-            and np.ptp(ratios) <= 10 * rtol * max(ratios) and 1.0 < ratios[0] < 2.0 - 1e-3):
+            and np.ptp(ratios) <= policy.repeat_factor().rtol * max(ratios) and 1.0 < ratios[0] < 2.0 - policy.momentum_margin):
         outcome.momentum = float(np.mean(ratios)) - 1.0
     details = {"changed": outcome.changed, "accumulating": sorted(outcome.accumulating), "momentum": outcome.momentum,
                "loss_changed": outcome.loss_changed}
@@ -116,7 +124,7 @@ def probe_state(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, 
 
 def probe_batch_size(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, net: sn.MLP, spec: NetSpec,
                      layout: NetworkLayout, canonical: Mapping[str, np.ndarray], factors: Mapping[str, float],
-                     loss_ratio: float | None, rtol: float) -> tuple[dict[str, str], ProbeResult]:
+                     loss_ratio: float | None, policy: DoctorTolerance) -> tuple[dict[str, str], ProbeResult]:
     """Rerun on the first half of the batch; {name: "m" | "1/m" | "none" | "other"} for the
     constant factors in `factors` (and "loss" for the loss ratio)."""
     m = batch.m
@@ -137,10 +145,10 @@ def probe_batch_size(user: UserCode, params: Mapping[str, np.ndarray], batch: Ba
         alpha, _ = fit(grads[name], expected[name])
         if alpha is None:
             continue
-        follows[name] = _classify_follow(alpha / factor, count / m, rtol)
+        follows[name] = _classify_follow(alpha / factor, count / m, policy)
         details[name] = {"factor": alpha, "follows": follows[name]}
     if loss_ratio is not None and evaluation.loss is not None and reference.loss:
-        follows["loss"] = _classify_follow(evaluation.loss / reference.loss / loss_ratio, count / m, rtol)
+        follows["loss"] = _classify_follow(evaluation.loss / reference.loss / loss_ratio, count / m, policy)
         details["loss"] = {"factor": evaluation.loss / reference.loss, "follows": follows["loss"]}
     shown = ", ".join(f"{name} x{info['factor']:.4g}" for name, info in details.items())
     verdicts = sorted(set(follows.values()))
@@ -151,18 +159,18 @@ def probe_batch_size(user: UserCode, params: Mapping[str, np.ndarray], batch: Ba
     return follows, ProbeResult("batch size", "ran", summary, {"samples": count, "factors": details})
 
 
-def _classify_follow(ratio: float, shrink: float, rtol: float) -> str:
-    if _follows(ratio, shrink, rtol):
+def _classify_follow(ratio: float, shrink: float, policy: DoctorTolerance) -> str:
+    if _follows(ratio, shrink, policy):
         return "m"
-    if _follows(ratio, 1.0 / shrink, rtol):
+    if _follows(ratio, 1.0 / shrink, policy):
         return "1/m"
-    if _follows(ratio, 1.0, rtol):
+    if _follows(ratio, 1.0, policy):
         return "none"
     return "other"
 
 
 def probe_learning_rate(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, expected: Mapping[str, np.ndarray],
-                        layout: NetworkLayout, factors: Mapping[str, float], rtol: float) -> tuple[dict[str, str], ProbeResult]:
+                        layout: NetworkLayout, factors: Mapping[str, float], policy: DoctorTolerance) -> tuple[dict[str, str], ProbeResult]:
     """Rerun update-only code at lr/2; {name: "lr" | "1/lr" | "none" | "other"} for `factors`."""
     if user.lr_keyword is None:
         return {}, ProbeResult("learning rate", "skipped",
@@ -181,7 +189,8 @@ def probe_learning_rate(user: UserCode, params: Mapping[str, np.ndarray], batch:
         if alpha is None:
             continue
         ratio = alpha / factor
-        follows[name] = "lr" if _follows(ratio, 0.5, rtol) else "1/lr" if _follows(ratio, 2.0, rtol) else "none" if _follows(ratio, 1.0, rtol) else "other"
+        follows[name] = ("lr" if _follows(ratio, 0.5, policy) else "1/lr" if _follows(ratio, 2.0, policy)
+                         else "none" if _follows(ratio, 1.0, policy) else "other")
         details[name] = {"factor": alpha, "follows": follows[name]}
     meaning = {"lr": "the factor follows the learning rate", "1/lr": "the update does not scale with lr",
                "none": "the factor does not depend on the learning rate", "other": "the factor changes with lr in no simple way"}

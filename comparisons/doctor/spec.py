@@ -2,11 +2,14 @@
 
 `NetSpec` carries the `scratchnet.MLP` constructor arguments that define the function (sizes,
 activations, loss, reduction, scale, bias, l2) with the same meanings; the doctor always builds it
-in float64, which is the reference precision.
+in float64, which is the reference precision. Its one description as plain data is
+`network_dict()` (`scratchnet.MLP.spec()`: input_shape, layers, loss fields, dtype), and every
+network the doctor uses is built from that by `scratchnet.network_from_spec`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import scratchnet as sn
@@ -39,6 +42,7 @@ class NetSpec:
     scale: float = 1.0
     bias: bool = True
     l2: float = 0.0
+    _network: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.sizes, (str, bytes)) or not isinstance(self.sizes, Sequence):
@@ -50,15 +54,20 @@ class NetSpec:
             )
         object.__setattr__(self, "sizes", tuple(self.sizes))
         object.__setattr__(self, "activations", tuple(self.activations))
-        self.build()
-
-    def build(self) -> sn.MLP:
-        """The declared network as a float64 `scratchnet.MLP` (its own weights are irrelevant)."""
-        try:
-            return sn.MLP(
+        try:  # the MLP constructor checks the fields (its messages name them) and describes the network
+            network = sn.MLP(
                 list(self.sizes), list(self.activations), loss=self.loss, reduction=self.reduction,
                 scale=self.scale, l2=self.l2, bias=self.bias, dtype="float64", seed=0,
             )
+        except (TypeError, ValueError) as error:
+            raise DoctorInputError(f"NetSpec: {error}") from None
+        object.__setattr__(self, "_network", network.spec())
+
+    def build(self) -> sn.MLP:
+        """The declared network as a float64 `scratchnet.MLP` (its own weights are irrelevant),
+        built from `network_dict()` by `scratchnet.network_from_spec`."""
+        try:
+            return sn.network_from_spec(self._network, seed=0)
         except (TypeError, ValueError) as error:
             raise DoctorInputError(f"NetSpec: {error}") from None
 
@@ -72,8 +81,9 @@ class NetSpec:
         return self.sizes[layer], self.sizes[layer + 1]
 
     def network_dict(self) -> dict[str, Any]:
-        """Plain data for reference backends: `scratchnet.MLP.spec()` with dtype float64."""
-        return self.build().spec()
+        """The network's description (plain data, `scratchnet.MLP.spec()`, dtype float64), as
+        reference backends and `scratchnet.network_from_spec` take it."""
+        return copy.deepcopy(self._network)
 
     def describe(self) -> str:
         """One line: sizes, activations, loss, reduction, scale, l2, bias."""

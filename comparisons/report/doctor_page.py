@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from comparisons.report.doctor_section import render_doctor_markdown, render_doctor_section
+from comparisons.report.doctor_section import DoctorView, render_doctor_markdown, render_doctor_section
 from comparisons.report.html_page import CSS
 from comparisons.report.records import atomic_write_text, plain
 
@@ -19,7 +19,7 @@ def write_doctor_report(result: Any, out_dir: str | Path) -> dict[str, Path]:
     text = str(result)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    ok = bool(data.get("ok"))
+    ok = DoctorView.of(data).ok
     page = "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>Backprop doctor: {'OK' if ok else 'PROBLEM'}</title>", f"<style>{CSS}</style>", "</head>",

@@ -1,17 +1,21 @@
 """A report section for a doctor result, from a plain dict (HTML and Markdown).
 
-The dict has the keys ``ok`` (bool), ``culprit`` (str or None), ``findings`` (list of dicts with
-``param``, ``kind``, ``factor``, ``max_abs``, ``max_rel``, ``evidence``; other keys are shown too)
-and ``notes`` (a string or a list of strings). Missing keys are treated as empty; other non-empty
-keys (a cause, the network, ...) are listed as they are, so any producer of such a dict can use
-these renderers. Every string is escaped.
+The dict has the keys ``ok`` (bool), ``culprit`` (str, list or None), ``findings`` (list of
+dicts with ``param``, ``kind``, ``factor``, ``max_abs``, ``max_rel``, ``evidence``; other keys
+are shown too) and ``notes`` (a string or a list of strings). It is free-form on purpose (any
+producer of such a dict can use these renderers): `DoctorView.of` reads it once, missing keys
+as empty, and other non-empty keys (a cause, the network, ...) are listed as they are.
+`doctor_blocks` turns it into report blocks, which the report's one section list holds and
+`html_page` / `markdown_page` render and escape like every other section.
 """
 from __future__ import annotations
 
-import html
 import json
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping
+
+from comparisons.report.blocks import Block, Bullets, KeyValues, Section, Status, Table, Text
 
 FINDING_COLUMNS = ("param", "kind", "factor", "max_abs", "max_rel", "evidence")
 TOP_LEVEL = ("ok", "culprit", "findings", "notes")
@@ -29,79 +33,83 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _columns(findings: list[Mapping[str, Any]]) -> list[str]:
-    """The standard columns, then any other key that some finding fills in."""
-    extra = [key for finding in findings for key, value in finding.items()
-             if key not in FINDING_COLUMNS and value not in (None, "", [], {})]
-    return list(FINDING_COLUMNS) + list(dict.fromkeys(extra))
-
-
-def _details(result: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Other non-empty top-level entries (scalars as text, nested data as compact JSON)."""
-    rows = []
-    for key, value in result.items():
-        if key in TOP_LEVEL or value in (None, "", [], {}):
-            continue
-        text = _text(value) if not isinstance(value, (Mapping, list, tuple)) or _flat(value) else json.dumps(
-            value, default=str, separators=(", ", ": "))
-        rows.append((str(key), text))
-    return rows
-
-
 def _flat(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(not isinstance(v, (Mapping, list, tuple)) for v in value)
 
 
-def _notes(result: Mapping[str, Any]) -> list[str]:
-    notes = result.get("notes") or []
-    return [notes] if isinstance(notes, str) else [_text(n) for n in notes]
+def _is_empty(value: Any) -> bool:
+    """None, "", [] or {} (a finding's or result's key left unset)."""
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and not value)
+
+
+@dataclass
+class DoctorView:
+    """A doctor result dict read once: the four known keys, and the other non-empty ones."""
+
+    ok: bool
+    culprit: str  # "" when none
+    findings: list[dict[str, Any]]
+    notes: list[str]
+    details: list[tuple[str, str]]  # other non-empty top-level entries, scalars as text, nested data as JSON
+
+    @classmethod
+    def of(cls, result: Mapping[str, Any]) -> "DoctorView":
+        known = {key: result[key] for key in TOP_LEVEL if key in result}
+        notes = known["notes"] if "notes" in known and known["notes"] else []
+        findings = known["findings"] if "findings" in known and known["findings"] else []
+        culprit = known["culprit"] if "culprit" in known and known["culprit"] else None
+        details = []
+        for key, value in result.items():
+            if key in TOP_LEVEL or _is_empty(value):
+                continue
+            text = _text(value) if not isinstance(value, (Mapping, list, tuple)) or _flat(value) else json.dumps(
+                value, default=str, separators=(", ", ": "))
+            details.append((str(key), text))
+        return cls(ok=bool(known["ok"]) if "ok" in known else False,
+                   culprit="" if culprit is None else _text(culprit),
+                   findings=[dict(f) for f in findings if isinstance(f, Mapping)],
+                   notes=[notes] if isinstance(notes, str) else [_text(n) for n in notes], details=details)
+
+    def columns(self) -> list[str]:
+        """The standard columns, then any other key that some finding fills in."""
+        extra = [key for finding in self.findings for key, value in finding.items()
+                 if key not in FINDING_COLUMNS and not _is_empty(value)]
+        return list(FINDING_COLUMNS) + list(dict.fromkeys(extra))
+
+
+def doctor_blocks(result: Mapping[str, Any]) -> list[Block]:
+    """The doctor section's content: a badge, the culprit, the findings, other details and notes."""
+    view = DoctorView.of(result)
+    blocks: list[Block] = [Status(view.ok, "OK" if view.ok else "PROBLEM",
+                                  "the gradients check out." if view.ok
+                                  else "the gradients do not match the reference.")]
+    if view.culprit:
+        blocks.append(Text(view.culprit, label="Culprit"))
+    if view.findings:
+        columns = view.columns()
+        blocks.append(Table(columns, [[_text(f[c]) if c in f else "—" for c in columns] for f in view.findings]))
+    elif not view.ok:
+        blocks.append(Text("No finding named a pattern."))
+    if view.details:
+        blocks.append(KeyValues(view.details))
+    if view.notes:
+        blocks.append(Bullets(view.notes))
+    return blocks
+
+
+def doctor_section(result: Mapping[str, Any]) -> Section:
+    return Section("doctor", "Doctor", doctor_blocks(result))
 
 
 def render_doctor_section(result: Mapping[str, Any]) -> str:
     """An HTML <section id="doctor"> for a doctor result dict (see module docstring)."""
-    ok = bool(result.get("ok"))
-    findings = [f for f in (result.get("findings") or []) if isinstance(f, Mapping)]
-    parts = ['<section id="doctor" class="doctor">', "<h2>Doctor</h2>",
-             f'<p><span class="badge {"pass" if ok else "fail"}">{"OK" if ok else "PROBLEM"}</span> '
-             + ("the gradients check out." if ok else "the gradients do not match the reference.") + "</p>"]
-    culprit = result.get("culprit")
-    if culprit:
-        parts.append(f'<p class="culprit"><strong>Culprit:</strong> {html.escape(_text(culprit))}</p>')
-    if findings:
-        columns = _columns(findings)
-        parts.append('<div class="scroll"><table><thead><tr>'
-                     + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr></thead><tbody>")
-        for finding in findings:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(_text(finding.get(c)))}</td>" for c in columns) + "</tr>")
-        parts.append("</tbody></table></div>")
-    elif not ok:
-        parts.append("<p>No finding named a pattern.</p>")
-    details = _details(result)
-    if details:
-        parts.append('<div class="scroll"><table class="kv"><tbody>' + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in details) + "</tbody></table></div>")
-    notes = _notes(result)
-    if notes:
-        parts.append("<ul class=\"notes\">" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
-    parts.append("</section>")
-    return "\n".join(parts)
+    from comparisons.report.html_page import render_section
+
+    return render_section(doctor_section(result))
 
 
 def render_doctor_markdown(result: Mapping[str, Any]) -> str:
     """The same section as Markdown."""
-    from comparisons.report.markdown_page import md_escape, md_table
+    from comparisons.report.markdown_page import render_section
 
-    ok = bool(result.get("ok"))
-    findings = [f for f in (result.get("findings") or []) if isinstance(f, Mapping)]
-    lines = ["## Doctor", "", ("**OK**: the gradients check out." if ok
-                               else "**PROBLEM**: the gradients do not match the reference."), ""]
-    if result.get("culprit"):
-        lines += [f"**Culprit:** {md_escape(_text(result['culprit']))}", ""]
-    if findings:
-        columns = _columns(findings)
-        lines += [md_table(columns, [[_text(f.get(c)) for c in columns] for f in findings]), ""]
-    details = _details(result)
-    if details:
-        lines += [md_table(["", ""], details), ""]
-    lines += [f"- {md_escape(n)}" for n in _notes(result)]
-    return "\n".join(lines).rstrip() + "\n"
+    return render_section(doctor_section(result))

@@ -1,5 +1,7 @@
 """report.html: one self-contained page (inline CSS, PNGs as base64 data URIs, no JavaScript, no
-external URL). Every string that comes from a scenario, a backend or an error is escaped with
+external URL), rendered from the one `blocks.Page` that `content.build_page` makes (report.md
+renders the same page, so both show the same sections in the same order; the navigation is
+that list too). Every string that comes from a scenario, a backend or an error is escaped with
 `html.escape`.
 """
 from __future__ import annotations
@@ -9,8 +11,8 @@ import html
 from typing import Mapping
 
 from comparisons.report import content
-from comparisons.report.content import Table
-from comparisons.report.doctor_section import render_doctor_section
+from comparisons.report.blocks import (Block, Bullets, Code, Group, Heading, Image, KeyValues, Page, Section, Status,
+                                       Table, Text)
 from comparisons.report.records import ReportRecords
 
 CSS = """
@@ -62,6 +64,10 @@ code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospac
 .badge.fail { background: var(--fail); }
 .failure { border-left: 4px solid var(--fail); padding-left: 12px; margin: 12px 0; }
 .ok { color: var(--pass); font-weight: 600; }
+p.bad { color: var(--fail); font-weight: 600; }
+.alert { background: #ffebe9; border: 2px solid var(--fail); color: #82071e; border-radius: 8px;
+         padding: 10px 14px; font-weight: 600; margin: 0 0 12px; }
+p.note { font-size: 13px; margin: 10px 0 0; }
 .muted { color: var(--muted); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
@@ -71,164 +77,95 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(table: Table, row_classes: list[str] | None = None, caption: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in table.headers)
-    body = []
-    for i, row in enumerate(table.rows):
-        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        cells = "".join(f'<td class="num">{_e(c)}</td>' if j in table.numeric else f"<td>{_e(c)}</td>"
-                        for j, c in enumerate(row))
-        body.append(f"<tr{cls}>{cells}</tr>")
-    caption_html = f"<caption class=\"muted\">{_e(caption)}</caption>" if caption else ""
-    return f'<div class="scroll"><table>{caption_html}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-def _key_values(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    return f'<div class="scroll"><table class="kv"><tbody>{body}</tbody></table></div>'
-
-
-def _figure(images: Mapping[str, bytes], name: str) -> str:
-    if name not in images:
-        return '<p class="muted">Nothing to plot.</p>'
-    data = base64.b64encode(images[name]).decode("ascii")
-    caption = content.PLOT_FILES[name]
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
-            f"<figcaption>{_e(caption)} ({_e(name)})</figcaption></figure>")
-
-
 def render_html(records: ReportRecords, images: Mapping[str, bytes]) -> str:
     """The whole page as a string."""
-    summary = records.summary
-    passed = bool(summary.get("passed"))
+    return render_page(content.build_page(records, images), images)
+
+
+def render_page(page: Page, images: Mapping[str, bytes]) -> str:
+    word = "PASS" if page.passed else "FAIL"
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{'INCOMPLETE ' if records.incomplete else ''}{'PASS' if passed else 'FAIL'}: "
-             f"{_e(content.title(records))}</title>", f"<style>{CSS}</style>", "</head>", "<body>", "<main>", "<header>"]
-    notice = content.incomplete_notice(records)
-    if notice:
-        parts.append(f'<div class="incomplete" id="incomplete"><strong>INCOMPLETE</strong>{_e(notice)}</div>')
-    parts.append(f"<h1>{_e(content.title(records))}</h1>")
-    if content.description(records):
-        parts.append(f'<p class="description">{_e(content.description(records))}</p>')
-    parts.append(f'<div class="verdict {"pass" if passed else "fail"}" id="verdict">'
-                 f'<span class="big">{"PASS" if passed else "FAIL"}</span><p>{_e(summary.get("verdict", ""))}</p></div>')
+             f"<title>{'INCOMPLETE ' if page.incomplete else ''}{word}: {_e(page.title)}</title>",
+             f"<style>{CSS}</style>", "</head>", "<body>", "<main>", "<header>"]
+    if page.incomplete:
+        parts.append(f'<div class="incomplete" id="incomplete"><strong>INCOMPLETE</strong>{_e(page.incomplete)}</div>')
+    parts.append(f"<h1>{_e(page.title)}</h1>")
+    if page.description:
+        parts.append(f'<p class="description">{_e(page.description)}</p>')
+    parts.append(f'<div class="verdict {word.lower()}" id="verdict"><span class="big">{word}</span>'
+                 f"<p>{_e(page.verdict)}</p></div>")
+    parts += [_block(alert, images) for alert in page.alerts]
     parts.append('<dl class="facts">' + "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>"
-                                                for k, v in content.facts(records)) + "</dl>")
-    full_batch = content.full_batch(records)
-    sections = [("loss", "Loss")] + ([("optimizer", "Optimizer runs")] if full_batch else []) + [
-                ("divergence", "First divergence"), ("failures", "Failures"),
-                ("errors", "Errors per parameter"), ("heatmap", "Heat map"), ("worst", "Worst errors"),
-                ("conventions", "Conventions")]
-    doctor = records.report.get("doctor")
-    if doctor:
-        sections.append(("doctor", "Doctor"))
-    sections += [("environment", "Environment"), ("spec", "Scenario"), ("files", "Files")]
-    parts.append("<nav>" + "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name in sections) + "</nav>")
+                                                for k, v in page.facts) + "</dl>")
+    parts += [_block(note, images) for note in page.notes]
+    parts.append("<nav>" + "".join(f'<a href="#{_e(s.id)}">{_e(s.title)}</a>' for s in page.sections) + "</nav>")
     parts.append("</header>")
-
-    parts += ['<section id="loss">', "<h2>Loss</h2>", _figure(images, "loss.png"), "</section>"]
-    if full_batch:
-        parts += ['<section id="optimizer">', "<h2>Optimizer runs</h2>"]
-        for caption, table in full_batch:
-            parts += [f"<h3>{_e(caption)}</h3>", _table(table)]
-        parts.append("</section>")
-    parts += _divergence_section(records)
-    parts += _failures_section(records)
-    parts += ['<section id="errors">', "<h2>Errors per parameter</h2>",
-              '<p class="muted">Largest relative error (max |a − b| / max |reference|) per parameter and step; '
-              "the dashed red line is the tolerance. Grey: a pairing whose difference is a known convention.</p>",
-              _figure(images, "errors.png"), "</section>"]
-    parts += ['<section id="heatmap">', "<h2>Heat map</h2>",
-              '<p class="muted">Red cells exceed the tolerance, blue ones are within it; grey cells are '
-              "convention differences, white ones steps a backend did not run.</p>",
-              _figure(images, "heatmap.png"), "</section>"]
-    parts += _worst_section(records)
-    parts += _conventions_section(records)
-    if doctor:
-        parts.append(render_doctor_section(doctor))
-    parts += ['<section id="environment">', "<h2>Environment</h2>", _table(content.environment(records))]
-    timing = content.timings(records)
-    if timing:
-        parts += ["<h3>Time per backend</h3>", _table(timing)]
-    parts.append("</section>")
-    parts += ['<section id="spec">', "<h2>Scenario</h2>", f"<pre>{_e(content.spec_toml(records))}</pre>", "</section>"]
-    parts += _files_section(records, images)
-    parts += [f'<footer>scratchnet-parity report format {_e(records.report.get("format", "?"))}. '
+    parts += [render_section(section, images) for section in page.sections]
+    parts += [f"<footer>scratchnet-parity report, summary.json schema {_e(page.schema_version)}. "
               "Re-render from the saved files with <code>parity report DIR</code>.</footer>",
               "</main>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
 
-def _divergence_section(records: ReportRecords) -> list[str]:
-    parts = ['<section id="divergence">', "<h2>First divergence</h2>"]
-    rows = content.divergence(records)
-    if rows is None:
-        parts.append('<p class="ok">No exact pairing left the tolerance at any step.</p>')
-    else:
-        parts.append(_key_values(rows))
-        tensors = content.divergence_tensors(records)
-        if tensors:
-            stats, worst = tensors
-            parts += ["<h3>The two tensors at that step</h3>", _key_values(stats),
-                      _table(worst, caption="Largest element differences")]
-    parts.append("</section>")
-    return parts
+def render_section(section: Section, images: Mapping[str, bytes] | None = None) -> str:
+    """One <section id=...> with its <h2> title and its blocks."""
+    return "\n".join([f'<section id="{_e(section.id)}">', f"<h2>{_e(section.title)}</h2>",
+                      *[_block(block, images or {}) for block in section.blocks], "</section>"])
 
 
-def _failures_section(records: ReportRecords) -> list[str]:
-    parts = ['<section id="failures">', "<h2>Failures</h2>"]
-    failures = content.failures(records)
-    nonfinite = content.nonfinite(records)
-    if not failures and not nonfinite:
-        parts.append(f'<p class="ok">{_e(content.no_failures(records))}</p>')
-    for failure in failures:
-        parts.append(f'<div class="failure"><h3>{_e(failure["backend"])} failed {_e(failure["when"])}</h3>'
-                     f"<p><code>{_e(failure['error'])}</code></p>"
-                     f"<details open><summary>Traceback</summary><pre>{_e(failure['traceback'])}</pre></details></div>")
-    if nonfinite:
-        parts += ["<h3>Non-finite values</h3>", _table(nonfinite),
-                  '<p class="muted">A backend stops at its first NaN/Inf; the others continue.</p>']
-    parts.append("</section>")
-    return parts
+def _block(block: Block, images: Mapping[str, bytes]) -> str:
+    if isinstance(block, Text):
+        label = f"<strong>{_e(block.label)}:</strong> " if block.label else ""
+        if block.style == "code":
+            return f"<p>{label}<code>{_e(block.text)}</code></p>"
+        if block.style == "alert":
+            return f'<div class="alert">{label}{_e(block.text)}</div>'
+        if block.label and block.style == "muted":
+            return f'<p class="note muted">{label}{_e(block.text)}</p>'
+        cls = f' class="{block.style}"' if block.style else ""
+        return f"<p{cls}>{label}{_e(block.text)}</p>"
+    if isinstance(block, Heading):
+        return f"<h3>{_e(block.text)}</h3>"
+    if isinstance(block, Table):
+        return _table(block)
+    if isinstance(block, KeyValues):
+        body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in block.rows)
+        return f'<div class="scroll"><table class="kv"><tbody>{body}</tbody></table></div>'
+    if isinstance(block, Bullets):
+        return '<ul class="notes">' + "".join(f"<li>{_e(item)}</li>" for item in block.items) + "</ul>"
+    if isinstance(block, Image):
+        return _figure(block, images)
+    if isinstance(block, Code):
+        pre = f"<pre>{_e(block.text)}</pre>"
+        return f"<details open><summary>{_e(block.collapsible)}</summary>{pre}</details>" if block.collapsible else pre
+    if isinstance(block, Status):
+        return (f'<p><span class="badge {"pass" if block.ok else "fail"}">{_e(block.label)}</span> '
+                f"{_e(block.text)}</p>")
+    if isinstance(block, Group):
+        return f'<div class="{_e(block.style)}">' + "".join(_block(b, images) for b in block.blocks) + "</div>"
+    raise TypeError(f"unknown report block {type(block).__name__}")
 
 
-def _worst_section(records: ReportRecords) -> list[str]:
-    parts = ['<section id="worst">', "<h2>Worst errors</h2>"]
-    table = content.worst(records)
-    if table is None:
-        parts.append('<p class="muted">No pairing produced diff rows.</p>')
-    else:
-        classes = []
-        for row in table.rows:
-            classes.append("convention" if row[2] != "exact" else ("bad" if not row[-1].startswith("0 of") else ""))
-        parts.append(_table(table, classes, caption="Per pairing and quantity, over all steps and parameters"))
-    parts.append("</section>")
-    return parts
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in table.headers)
+    body = []
+    for i, row in enumerate(table.rows):
+        style = table.row_styles[i] if i < len(table.row_styles) else ""
+        cls = f' class="{style}"' if style else ""
+        cells = []
+        for j, cell in enumerate(row):
+            text = f"<code>{_e(cell)}</code>" if j in table.code else _e(cell)
+            cells.append(f'<td class="num">{text}</td>' if j in table.numeric else f"<td>{text}</td>")
+        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    caption = f'<caption class="muted">{_e(table.caption)}</caption>' if table.caption else ""
+    return (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            "</table></div>")
 
 
-def _conventions_section(records: ReportRecords) -> list[str]:
-    parts = ['<section id="conventions">', "<h2>Conventions</h2>"]
-    table = content.conventions(records)
-    if table is None:
-        parts.append('<p class="muted">No known convention difference applies to this scenario '
-                     "(they arise when Keras runs beside a torch-convention backend).</p>")
-    else:
-        parts += ["<p>Deliberate differences between the frameworks that apply here. Each framework is also "
-                  "compared with scratchnet following its own convention, so these are measured, not "
-                  "mistaken for bugs.</p>", _table(table)]
-        sizes = content.convention_sizes(records)
-        if sizes is not None:
-            parts += ["<h3>Measured size</h3>",
-                      '<p class="muted">Rows labelled as convention differences (the combined effect of all '
-                      "the differences above).</p>", _table(sizes)]
-    parts.append("</section>")
-    return parts
-
-
-def _files_section(records: ReportRecords, images: Mapping[str, bytes]) -> list[str]:
-    rows = content.data_files(records) + [(name, content.PLOT_FILES[name]) for name in images]
-    body = "".join(f"<tr><td><code>{_e(name)}</code></td><td>{_e(what)}</td></tr>" for name, what in rows)
-    return ['<section id="files">', "<h2>Files</h2>",
-            f'<div class="scroll"><table><thead><tr><th>file</th><th>contents</th></tr></thead><tbody>{body}</tbody>'
-            "</table></div>", "</section>"]
+def _figure(image: Image, images: Mapping[str, bytes]) -> str:
+    if image.name not in images:
+        return '<p class="muted">Nothing to plot.</p>'
+    data = base64.b64encode(images[image.name]).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(image.caption)}">'
+            f"<figcaption>{_e(image.caption)} ({_e(image.name)})</figcaption></figure>")

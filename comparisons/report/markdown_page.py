@@ -1,8 +1,9 @@
-"""report.md: the report's content as Markdown, with image links to the PNGs beside it.
+"""report.md: the report's one `blocks.Page` as Markdown, with image links to the PNGs beside it.
 
-Text from scenarios and errors is escaped (HTML special characters as entities, table pipes and
-line breaks neutralised) so a Markdown viewer shows it literally; tracebacks and the spec go in
-fenced code blocks.
+It renders the same page as report.html (`content.build_page`), so both show the same sections
+in the same order. Text from scenarios and errors is escaped (HTML special characters as
+entities, table pipes and line breaks neutralised) so a Markdown viewer shows it literally;
+tracebacks and the spec go in fenced code blocks.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import re
 from typing import Iterable
 
 from comparisons.report import content
-from comparisons.report.content import Table
+from comparisons.report.blocks import (Block, Bullets, Code, Group, Heading, Image, KeyValues, Page, Section, Status,
+                                       Table, Text)
 from comparisons.report.records import ReportRecords
 
 
@@ -23,20 +25,17 @@ def md_escape(text: object) -> str:
     return escaped.replace("\r", " ").replace("\n", " ")
 
 
-def md_table(headers: Iterable[str], rows: Iterable[Iterable[str]], numeric: set[int] = frozenset()) -> str:
+def md_table(headers: Iterable[str], rows: Iterable[Iterable[str]], numeric: set[int] = frozenset(),
+             code: set[int] = frozenset()) -> str:
     headers = list(headers)
+
+    def cell(j: int, value: str) -> str:
+        return f"`{value}`" if j in code and "`" not in value else md_escape(value)
+
     lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |",
              "|" + "|".join("---:" if i in numeric else "---" for i in range(len(headers))) + "|"]
-    lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(j, c) for j, c in enumerate(row)) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _table(table: Table) -> str:
-    return md_table(table.headers, table.rows, table.numeric)
-
-
-def _key_values(rows: list[tuple[str, str]]) -> str:
-    return md_table(["", ""], rows)
 
 
 def _fence(text: str, language: str = "") -> str:
@@ -46,86 +45,50 @@ def _fence(text: str, language: str = "") -> str:
 
 
 def render_markdown(records: ReportRecords, image_names: Iterable[str]) -> str:
-    summary = records.summary
-    images = set(image_names)
-    passed = bool(summary.get("passed"))
+    return render_page(content.build_page(records, image_names))
+
+
+def render_page(page: Page) -> str:
     out: list[str] = []
-    notice = content.incomplete_notice(records)
-    if notice:
-        out += [f"> **INCOMPLETE**: {md_escape(notice)}", ""]
-    out += [f"# {md_escape(content.title(records))}", ""]
-    if content.description(records):
-        out += [f"_{md_escape(content.description(records))}_", ""]
-    out += [f"## {'✅ PASS' if passed else '❌ FAIL'}", "", md_escape(summary.get("verdict", "")), "",
-            _key_values(content.facts(records)), ""]
-
-    out += ["## Loss", "", _image(images, "loss.png"), ""]
-    full_batch = content.full_batch(records)
-    if full_batch:
-        out += ["## Optimizer runs", ""]
-        for caption, table in full_batch:
-            out += [f"### {md_escape(caption)}", "", _table(table), ""]
-
-    out += ["## First divergence", ""]
-    rows = content.divergence(records)
-    if rows is None:
-        out += ["No exact pairing left the tolerance at any step.", ""]
-    else:
-        out += [_key_values(rows), ""]
-        tensors = content.divergence_tensors(records)
-        if tensors:
-            stats, worst = tensors
-            out += ["### The two tensors at that step", "", _key_values(stats), "", "Largest element differences:", "",
-                    _table(worst), ""]
-
-    out += ["## Failures", ""]
-    failures, nonfinite = content.failures(records), content.nonfinite(records)
-    if not failures and not nonfinite:
-        out += [content.no_failures(records), ""]
-    for failure in failures:
-        out += [f"### {md_escape(failure['backend'])} failed {md_escape(failure['when'])}", "",
-                f"{md_escape(failure['error'])}", "", _fence(failure["traceback"], "text"), ""]
-    if nonfinite:
-        out += ["### Non-finite values", "", _table(nonfinite), ""]
-
-    out += ["## Errors per parameter", "",
-            "Largest relative error per parameter and step; dashed red line: the tolerance; grey: a known "
-            "convention difference.", "", _image(images, "errors.png"), ""]
-    out += ["## Heat map", "", "Red: beyond the tolerance; blue: within; grey: convention difference; "
-            "white: not run.", "", _image(images, "heatmap.png"), ""]
-
-    out += ["## Worst errors", ""]
-    worst = content.worst(records)
-    out += [_table(worst) if worst else "No pairing produced diff rows.", ""]
-
-    out += ["## Conventions", ""]
-    conventions = content.conventions(records)
-    if conventions is None:
-        out += ["No known convention difference applies to this scenario.", ""]
-    else:
-        out += [_table(conventions), ""]
-        sizes = content.convention_sizes(records)
-        if sizes is not None:
-            out += ["Measured size (rows labelled as convention differences, all of the above combined):", "",
-                    _table(sizes), ""]
-
-    doctor = records.report.get("doctor")
-    if doctor:
-        from comparisons.report.doctor_section import render_doctor_markdown
-
-        out += [render_doctor_markdown(doctor), ""]
-
-    out += ["## Environment", "", _table(content.environment(records)), ""]
-    timing = content.timings(records)
-    if timing:
-        out += [_table(timing), ""]
-    out += ["## Scenario", "", _fence(content.spec_toml(records), "toml"), ""]
-    out += ["## Files", "", md_table(["file", "contents"],
-                                     content.data_files(records) + [(n, w) for n, w in content.PLOT_FILES.items() if n in images]), ""]
+    if page.incomplete:
+        out += [f"> **INCOMPLETE**: {md_escape(page.incomplete)}", ""]
+    out += [f"# {md_escape(page.title)}", ""]
+    if page.description:
+        out += [f"_{md_escape(page.description)}_", ""]
+    out += [f"## {'✅ PASS' if page.passed else '❌ FAIL'}", "", md_escape(page.verdict), ""]
+    out += [_block(alert) + "\n" for alert in page.alerts]
+    out += [md_table(["", ""], page.facts), ""]
+    out += [_block(note) + "\n" for note in page.notes]
+    out += [render_section(section) for section in page.sections]
     return "\n".join(out).rstrip() + "\n"
 
 
-def _image(images: set[str], name: str) -> str:
-    if name not in images:
-        return "Nothing to plot."
-    return f"![{md_escape(content.PLOT_FILES[name])}]({name})"
+def render_section(section: Section) -> str:
+    """`## title` and the section's blocks, each followed by a blank line."""
+    return "\n\n".join([f"## {md_escape(section.title)}", *[_block(block) for block in section.blocks]]) + "\n"
+
+
+def _block(block: Block) -> str:
+    if isinstance(block, Text):
+        label = f"**{md_escape(block.label)}:** " if block.label else ""
+        if block.style == "alert":
+            return f"> {label}**{md_escape(block.text)}**"
+        return f"{label}{md_escape(block.text)}"
+    if isinstance(block, Heading):
+        return f"### {md_escape(block.text)}"
+    if isinstance(block, Table):
+        table = md_table(block.headers, block.rows, block.numeric, block.code)
+        return f"{md_escape(block.caption)}:\n\n{table}" if block.caption else table
+    if isinstance(block, KeyValues):
+        return md_table(["", ""], block.rows)
+    if isinstance(block, Bullets):
+        return "\n".join(f"- {md_escape(item)}" for item in block.items)
+    if isinstance(block, Image):
+        return f"![{md_escape(block.caption)}]({block.name})"
+    if isinstance(block, Code):
+        return _fence(block.text, block.language)
+    if isinstance(block, Status):
+        return f"**{md_escape(block.label)}**: {md_escape(block.text)}"
+    if isinstance(block, Group):
+        return "\n\n".join(_block(b) for b in block.blocks)
+    raise TypeError(f"unknown report block {type(block).__name__}")

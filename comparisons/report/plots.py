@@ -3,10 +3,11 @@
 * ``loss.png``: the loss of every backend per step, overlaid with distinct line styles (the curves
   usually coincide exactly), and below it the relative loss error of each pairing on a log axis.
 * ``errors.png``: one row per pairing, gradients left, updated weights right: max_rel per parameter
-  and step on a log axis with the tolerance line. Rows judged exactly are coloured; rows labelled
-  as a known convention difference are grey.
+  and step on a log axis with the tolerance line. Judged rows (`schema.judged`: kind exact or
+  cross, no convention gap explaining them) are coloured; the other rows are grey.
 * ``heatmap.png``: log10(max_rel) by quantity/parameter (rows) and step (columns), one panel per
-  judged pairing, coloured around the tolerance; convention-labelled cells grey, missing cells white.
+  pairing with judged rows, coloured around the tolerance; rows not judged grey, missing cells
+  white, failed cells without a finite error (shape/dtype findings, NaN) at the top colour.
 
 A relative error of exactly 0 cannot sit on a log axis: it is drawn at a floor one decade below the
 smallest non-zero error (said in each figure). PNGs carry no timestamp or software metadata, so the
@@ -29,8 +30,9 @@ from matplotlib.colors import ListedColormap, TwoSlopeNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
-from comparisons.report.content import ordered_pairs, pair_label  # noqa: E402
+from comparisons.report.content import pair_label  # noqa: E402
 from comparisons.report.records import ReportRecords  # noqa: E402
+from comparisons.report.schema import judged as judged_rows, ordered_pairs  # noqa: E402
 
 DPI = 80
 PALETTE = 128
@@ -73,8 +75,8 @@ def _png(figure: plt.Figure) -> bytes:
 
 
 def _rtol(records: ReportRecords) -> float:
-    rtol = (records.summary.get("tolerance") or {}).get("rtol")
-    return float(rtol) if isinstance(rtol, (int, float)) and rtol > 0 else 1e-12
+    rtol = records.summary.tolerance.rtol
+    return float(rtol) if rtol > 0 else 1e-12
 
 
 def _floor(values: np.ndarray, rtol: float) -> float:
@@ -153,7 +155,7 @@ def loss_figure(records: ReportRecords) -> plt.Figure:
     _log_axis(bottom, floor, rtol, _highest(diffs.max_rel.to_numpy()))
     for i, (backend, reference) in enumerate(ordered_pairs(diffs)):
         pair = diffs[(diffs.backend == backend) & (diffs.reference == reference)]
-        judged = (pair.expected == "").to_numpy()
+        judged = judged_rows(pair).to_numpy()
         y = _clipped(pair.max_rel, floor)
         label = pair_label(backend, reference)
         style = LINE_STYLES[i % len(LINE_STYLES)]
@@ -185,12 +187,12 @@ def error_figure(records: ReportRecords) -> plt.Figure:
                          bottom=0.55, row_gap=0.2, column_gap=0.12, sharex=True, sharey=True)
     for row, (backend, reference) in enumerate(pairs):
         pair = diffs[(diffs.backend == backend) & (diffs.reference == reference)]
-        convention_only = bool((pair.expected != "").all())
+        convention_only = not judged_rows(pair).any()
         for column, quantity in enumerate(("grad", "param")):
             ax = axes[row, column]
             _log_axis(ax, floor, rtol, highest)
             for param, lines in pair[pair.quantity == quantity].groupby("param", sort=False):
-                judged = (lines.expected == "").to_numpy()
+                judged = judged_rows(lines).to_numpy()
                 y = _clipped(lines.max_rel, floor)
                 if judged.any():
                     ax.plot(lines.step, np.where(judged, y, np.nan), color=colour[param], linewidth=1.2)
@@ -217,8 +219,9 @@ def error_figure(records: ReportRecords) -> plt.Figure:
 # ---------------------------------------------------------------------- heat map
 def heatmap_figure(records: ReportRecords) -> plt.Figure | None:
     diffs = records.diffs[records.diffs.quantity.isin(("loss", "grad", "param"))]
+    judged = judged_rows(diffs)
     judged_pairs = [p for p in ordered_pairs(diffs)
-                    if ((diffs.backend == p[0]) & (diffs.reference == p[1]) & (diffs.expected == "")).any()]
+                    if ((diffs.backend == p[0]) & (diffs.reference == p[1]) & judged).any()]
     if not judged_pairs:
         return None
     rtol = _rtol(records)
@@ -235,14 +238,20 @@ def heatmap_figure(records: ReportRecords) -> plt.Figure | None:
         values = np.full((len(names), steps), np.nan)
         convention = np.zeros((len(names), steps), dtype=bool)
         values[rows, cols] = np.log10(np.maximum(pair.max_rel.to_numpy(dtype=np.float64), floor))
-        convention[rows, cols] = (pair.expected != "").to_numpy()
+        convention[rows, cols] = (~judged_rows(pair)).to_numpy()
+        failed = np.zeros((len(names), steps), dtype=bool)
+        failed[rows, cols] = (~pair.passed).to_numpy()
         values[convention] = np.nan
         labels = ["loss" if q == "loss" else f"{q} {p}" for q, p in names]
-        panels.append((pair_label(backend, reference), values, convention, labels))
-    finite = np.concatenate([values[np.isfinite(values)] for _, values, _, _ in panels])
+        # a failed cell without a finite error (a shape/dtype finding, NaN/Inf) is drawn at the top colour
+        panels.append((pair_label(backend, reference), values, convention, labels, failed & ~np.isfinite(values)))
+    finite = np.concatenate([values[np.isfinite(values)] for _, values, _, _, _ in panels])
     centre = math.log10(rtol)
     lowest = min(float(finite.min()) if finite.size else centre, centre) - 0.5
     top = max(float(finite.max()) if finite.size else centre, centre) + 0.5
+    for _, values, convention, _, unmeasured in panels:
+        values[unmeasured & ~convention] = top
+    panels = [panel[:4] for panel in panels]
     norm = TwoSlopeNorm(vmin=lowest, vcenter=centre, vmax=top)
     colours = plt.get_cmap("RdBu_r").with_extremes(bad="white")
     grey = ListedColormap([CONVENTION_COLOUR])

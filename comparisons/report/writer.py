@@ -30,7 +30,8 @@ def write_report(comparison: Any, out_dir: str | os.PathLike, formats: Iterable[
     """Write a comparison's report into `out_dir` (created if missing) and return the paths written,
     keyed by file name.
 
-    formats: "json" -> summary.json (`comparison.summary()` plus a "report" entry); "csv" -> diffs.csv
+    formats: "json" -> summary.json (`comparison.summary()` plus a "report" entry, in the schema of
+    `comparisons.report.schema`, version `SCHEMA_VERSION`); "csv" -> diffs.csv
     and losses.csv; "parquet" -> diffs.parquet, only when pyarrow is importable (otherwise skipped and
     noted in summary.json and the pages); "md" -> report.md; "html" -> report.html (self-contained).
     "md" and "html" also write the plots (loss.png, errors.png, heatmap.png) beside the pages.
@@ -43,7 +44,7 @@ def write_report(comparison: Any, out_dir: str | os.PathLike, formats: Iterable[
     folder.mkdir(parents=True, exist_ok=True)
     records = rec.records_from_comparison(comparison, doctor)
     written: dict[str, Path] = {}
-    data_files = records.summary["report"]["data_files"]
+    data_files = records.report.data_files
     if "json" in chosen:
         data_files[rec.SUMMARY_FILE] = "written"
     if "csv" in chosen:
