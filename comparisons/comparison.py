@@ -31,11 +31,14 @@ class Divergence:
     mismatched: int = 0  # elements beyond tolerance ...
     size: int = 0  # ... of this many
     finding: str = ""  # a shape/dtype mismatch, when the tensors could not be compared value by value
+    alias: str = ""  # the checked backend's own name for `param` (user code), when it has one
 
     def __str__(self) -> str:
         if self.finding:
             return f"step {self.step}, {self.backend} vs {self.reference}, {self.quantity} {self.param}: {self.finding}"
         where = "loss" if self.quantity == "loss" else f"{self.quantity} {self.param}{list(self.index)}"
+        if self.alias:
+            where += f" ({self.alias} in {self.backend}'s code)"
         count = f", {self.mismatched} of {self.size} elements" if self.size > 1 else ""
         return (
             f"step {self.step}, {self.backend} vs {self.reference}, {where}: {self.values[0]!r} vs "
@@ -91,6 +94,8 @@ class Comparison:
     extras: dict[str, Any] = field(default_factory=dict)
     #: steps a complete run has; None means the scenario's `steps` (scipy runs stop on their own)
     expected_steps: int | None = None
+    #: the backprop doctor's diagnosis at the first divergence of user code (a DiagnosisResult)
+    diagnosis: Any = None
 
     @property
     def passed(self) -> bool:
@@ -132,6 +137,8 @@ class Comparison:
             reasons.append(f"{backend} produced NaN/Inf at step {step} (learning rate too large?)")
         if self.interrupted:
             reasons.append(f"interrupted after {self.steps_completed} of {self.scenario.steps} steps")
+        if self.diagnosis is not None:
+            reasons.append(f"backprop doctor at step {self.first_divergence.step}: {self.diagnosis.headline()}")
         return "FAIL: " + "; ".join(reasons)
 
     def summary(self) -> dict[str, Any]:
@@ -197,4 +204,6 @@ def _plain(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
+    if callable(value):  # a user backend's code given as a callable in a dict spec
+        return f"<callable {getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}>"
     return value

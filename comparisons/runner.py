@@ -101,6 +101,7 @@ class _Run:
         self._pending: dict[int, dict[str, StepRecord]] = {}  # step -> lane -> record, until the step is complete
         self._awaiting: set[str] = set()  # lanes that will still push records
         self._next_step = 0
+        self.divergence_snapshot: tuple[Any, Any] | None = None  # (lane, its snapshot) at user code's first divergence
 
     # ------------------------------------------------------------------ set-up
     def _data(self, net: sn.MLP):
@@ -220,7 +221,7 @@ class _Run:
             self._flush()
             return
         self._pending.setdefault(step, {})[name] = record
-        self.losses.setdefault(name, {})[step] = float(record.loss)
+        self.losses.setdefault(name, {})[step] = np.nan if record.loss is None else float(record.loss)
         if name in self.keep_records:
             self.records.setdefault(name, []).append(record)
         if not finite:
@@ -252,11 +253,19 @@ class _Run:
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> Comparison:
+        """Register the scenario's user backends for the run, then run it."""
+        with reference.registry.temporarily(_user_backends(self.scenario)):
+            return self._execute()
+
+    def _execute(self) -> Comparison:
         scenario = self.scenario
         net = scenario.build_network()
         X, y = self._data(net)
         driver = drivers.for_scenario(scenario, net, X, y)
         self.pairs = self._build(driver)
+        names = {name: lane.user_names for name, lane in self.lanes.items() if hasattr(lane, "user_names")}
+        if names:
+            self.extras["user_names"] = names
         if scenario.race and "scratchnet" in self.lanes:
             self.keep_records = ("scratchnet",)
         loop_started = time.perf_counter()
@@ -277,6 +286,10 @@ class _Run:
             if scenario.mode == "free" and len(lengths) > 1:
                 self.extras["note"] = (f"the free-running trajectories stopped after different numbers of iterations "
                                        f"{self.extras['iterations']}; each step compares the backends that reached it")
+        diagnosis = None
+        if self.divergence_snapshot is not None:
+            lane, snapshot = self.divergence_snapshot
+            diagnosis = self._diagnose(lane, snapshot)
         if scenario.race and not interrupted:
             self.extras["race"] = race.race(scenario, self.records.get("scratchnet"), self.seconds.get("scratchnet"))
         losses = pd.DataFrame({name: [values.get(step, np.nan) for step in range(steps_completed)]
@@ -288,8 +301,16 @@ class _Run:
             first_divergence=self.first_divergence, failures=self.failures, nonfinite=self.nonfinite,
             conventions=conventions.in_play(scenario), environment=environment(scenario, self._used()),
             steps_completed=steps_completed, interrupted=interrupted, seconds=self.seconds,
-            extras=self.extras, expected_steps=expected_steps,
+            extras=self.extras, expected_steps=expected_steps, diagnosis=diagnosis,
         )
+
+    def _diagnose(self, lane: Any, snapshot: Any) -> Any:
+        """The backprop doctor at the first divergence of user code (None when it cannot run)."""
+        try:
+            return lane.diagnose_at(snapshot)
+        except Exception as error:  # the diagnosis is an extra: its failure never loses the run
+            self.extras["doctor_error"] = describe_error(error)
+            return None
 
     def _used(self) -> list[str]:
         """Every backend the run built or tried to build (twins included)."""
@@ -319,13 +340,40 @@ class _Run:
                     self._record_divergence(step, checked, against, quantities[i], names[i], lefts[i], rights[i], batch.row(i))
 
     def _record_divergence(self, step, checked, against, quantity, param, left, right, diff) -> None:
+        lane = self.lanes.get(checked)
+        if hasattr(lane, "snapshot"):  # user code: keep its weights and batch for the doctor
+            self.divergence_snapshot = (lane, lane.snapshot())
         index = (tuple(int(i) for i in np.unravel_index(diff.index, np.shape(right)))
                  if np.ndim(right) and not diff.finding else ())
         self.first_divergence = Divergence(
             step, checked, against, quantity, param, index, (diff.value, diff.reference_value),
             diff.max_abs, diff.max_rel, diff.allowed, self.tolerance,
             np.array(left, copy=True), np.array(right, copy=True), diff.mismatched, diff.size, diff.finding,
+            getattr(lane, "user_names", {}).get(param, ""),
         )
+
+
+def _user_backends(scenario: Scenario) -> list[reference.BackendInfo]:
+    """Registry entries for the scenario's user backends. Their code is loaded here, so a
+    missing file or attribute, or an import that raises, is a SpecError (CLI exit 2)."""
+    from comparisons.user_backend import UserBackend
+
+    infos = []
+    for name, user in scenario.user.items():
+        try:
+            target = user.load()
+        except ValueError as error:
+            raise SpecError(str(error)) from None
+        base = reference.get(scenario.reference).convention if scenario.reference in reference.names() else "torch"
+        convention = user.convention or base
+
+        def factory(problem, convention=convention, user=user, target=target):
+            return UserBackend(problem, user, convention, target)
+        infos.append(reference.BackendInfo(
+            name, convention, factory, settings={"user_code": str(getattr(user.code, "__qualname__", user.code)),
+                                                 "kind": user.kind, "samples_as_columns": user.samples_as_columns},
+            description=f"user code ({user.kind})"))
+    return infos
 
 
 class _Stop(BaseException):
@@ -335,13 +383,16 @@ class _Stop(BaseException):
 
 def _quantities(a: StepRecord, b: StepRecord):
     """Parallel lists (quantity, param, checked tensor, reference tensor) over loss, gradients,
-    weights and optimizer state, in that order. Every reference gradient is compared (a
-    gradient missing from `a` becomes a finding: None); weights only when both records carry
-    weights of their own (a provider evaluated at another backend's iterate has none); state
-    where both name the same slot (frameworks name their slots differently)."""
-    quantities, names, lefts, rights = ["loss"], ["loss"], [np.float64(a.loss)], [np.float64(b.loss)]
+    weights and optimizer state, in that order. A record provides a quantity unless it is None
+    (a loss) or empty (gradients of update-only user code, weights of a provider evaluated at
+    another backend's iterate). Where both provide gradients or weights, every reference tensor
+    is compared (one missing from `a` becomes a finding: None); state where both name the same
+    slot (frameworks name their slots differently)."""
+    quantities, names, lefts, rights = [], [], [], []
+    if a.loss is not None and b.loss is not None:
+        quantities, names, lefts, rights = ["loss"], ["loss"], [np.float64(a.loss)], [np.float64(b.loss)]
     for quantity, left, right in (("grad", a.grads, b.grads), ("param", a.params, b.params), ("state", a.state, b.state)):
-        if quantity == "param" and not (left and right):
+        if quantity in ("grad", "param") and not (left and right):
             continue
         for name in right:
             if name in left or quantity != "state":
@@ -356,7 +407,7 @@ def _finite(record: StepRecord) -> bool:
     """No NaN/Inf in the loss, gradients or weights. A finite sum proves every entry finite
     (one reduction, no temporary); only a non-finite sum needs the elementwise check, since a
     sum of large finite entries can overflow."""
-    if not np.isfinite(float(record.loss)):
+    if record.loss is not None and not np.isfinite(float(record.loss)):
         return False
     with np.errstate(over="ignore", invalid="ignore"):
         return all(np.isfinite(np.sum(v)) or np.all(np.isfinite(v)) for group in (record.grads, record.params)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -43,7 +43,7 @@ _SECTIONS: dict[str, dict[str, Any]] = {
     "run": {"steps": 100, "batch_size": None, "shuffle": True, "dtype": "float64", "seed": 0,
             "backends": ["scratchnet", "torch", "keras"], "mode": "free", "reference": "torch"},
 }
-_TOP_LEVEL = ("name", "description", *_SECTIONS, "tolerances", "race")
+_TOP_LEVEL = ("name", "description", *_SECTIONS, "tolerances", "race", "user")
 # scipy.optimize.minimize options per method (scipy 1.17), passed through unchanged
 SCIPY_OPTIONS = {
     "tnc": ("maxfun", "maxCGit", "eta", "stepmx", "accuracy", "minfev", "ftol", "xtol", "gtol", "rescale", "scale", "offset"),
@@ -114,6 +114,8 @@ class Scenario:
     run: Mapping[str, Any]
     tolerances: TolerancePolicy
     race: Mapping[str, Any] | None = None
+    #: user backends declared in ``[user.<name>]`` (`comparisons.user_backend.UserSpec`)
+    user: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -127,17 +129,18 @@ class Scenario:
             raise SpecError(f"scenario file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise SpecError(f"{path}: not valid TOML ({error})") from None
-        return cls._validated(raw, default_name=path.stem, source=str(path))
+        return cls._validated(raw, default_name=path.stem, source=str(path), base=path.parent)
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "Scenario":
+    def from_dict(cls, raw: Mapping[str, Any], base: str | Path | None = None) -> "Scenario":
         """Validate a spec given as plain data (`name` is required); raises one `SpecError`
-        listing every problem."""
-        return cls._validated(raw)
+        listing every problem. Relative ``user.<name>.code`` paths start at `base` (default:
+        the working directory); there ``code`` may also be a callable."""
+        return cls._validated(raw, base=Path.cwd() if base is None else Path(base))
 
     @classmethod
     def _validated(cls, raw: Mapping[str, Any], default_name: str | None = None,
-                   source: str | None = None) -> "Scenario":
+                   source: str | None = None, base: Path | None = None) -> "Scenario":
         if not isinstance(raw, Mapping):
             raise SpecError(f"a scenario must be a table/dict, got {type(raw).__name__}", source)
         problems = _Problems()
@@ -166,7 +169,19 @@ class Scenario:
                     problems.add(f"{section}.{key}: required")
             sections[section] = merged
         run, loss = sections["run"], sections["loss"]
-        valid_run = _check_run(run, problems) if run is not None else set()
+        user = {}
+        if "user" in raw:
+            from comparisons.user_backend import parse_user_table
+
+            user = parse_user_table(raw["user"], base or Path.cwd(), problems.add)
+            clashes = [name for name in user if name in reference.names()]
+            for name in clashes:
+                problems.add(f"user.{name}: {name!r} is a built-in backend; give your code another name")
+        declared = tuple(raw["user"]) if isinstance(raw.get("user"), Mapping) else ()
+        valid_run = _check_run(run, problems, declared) if run is not None else set()
+        if "backends" in valid_run:
+            for unused in (user_name for user_name in declared if user_name not in run["backends"]):
+                problems.add(f"user.{unused}: declared but not in run.backends {run['backends']}; add it there")
         method = None
         if sections["optimizer"] is not None and sections["optimizer"]["name"] is not None:
             method = _check_optimizer(sections["optimizer"], run, valid_run, loss, problems)
@@ -179,7 +194,7 @@ class Scenario:
         if problems.items:
             raise SpecError(problems.items, source)
         return cls(name.strip(), description, sections["network"], sections["loss"], sections["optimizer"],
-                   sections["data"], sections["run"], tolerances, race)
+                   sections["data"], sections["run"], tolerances, race, user)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that `from_dict` turns back into an equal scenario."""
@@ -193,6 +208,8 @@ class Scenario:
             out["tolerances"] = table
         if self.race:
             out["race"] = dict(self.race)
+        if self.user:
+            out["user"] = {name: user.to_dict() for name, user in self.user.items()}
         return out
 
     def with_overrides(self, **overrides: Any) -> "Scenario":
@@ -267,8 +284,9 @@ def _integer(problems: _Problems, field: str, value: Any, minimum: int) -> int |
     return int(value)
 
 
-def _check_run(run: dict[str, Any], problems: _Problems) -> set[str]:
-    """Check the run section in place; return the names of its valid fields."""
+def _check_run(run: dict[str, Any], problems: _Problems, user: tuple[str, ...] = ()) -> set[str]:
+    """Check the run section in place; return the names of its valid fields. `user`: the names
+    of the spec's user backends, valid beside the registered ones."""
     valid: set[str] = set()
     for key, minimum in (("steps", 1), ("seed", 0)):
         value = _integer(problems, f"run.{key}", run[key], minimum)
@@ -289,7 +307,7 @@ def _check_run(run: dict[str, Any], problems: _Problems) -> set[str]:
             valid.add(key)
         else:
             problems.add(f"run.{key}: {unknown_name(key, run[key], names)}")
-    registered = reference.names()
+    registered = (*reference.names(), *user)
     backends = run["backends"]
     if isinstance(backends, str) or not isinstance(backends, (list, tuple)) or not backends:
         problems.add(f"run.backends: must be a non-empty list of backend names, got {backends!r}")

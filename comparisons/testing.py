@@ -45,6 +45,9 @@ def failure_message(comparison: Comparison) -> str:
         lines.append(f"Backend {failure.backend} failed {when}: {failure.error}")
     if comparison.interrupted:
         lines.append("The run was interrupted.")
+    if comparison.diagnosis is not None:
+        lines += [f"Backprop doctor at step {divergence.step} ({divergence.backend}'s weights and batch):",
+                  str(comparison.diagnosis)]
     return "\n".join(lines)
 
 

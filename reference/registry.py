@@ -15,8 +15,9 @@ Adding a framework is one module (implementing `reference.protocol.Backend`) plu
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from reference.protocol import Backend, Problem
 
@@ -119,3 +120,17 @@ def create(name: str, problem: Problem, convention: str | None = None) -> Backen
 def twin_name(convention: str) -> str:
     """Display name of scratchnet following another convention, e.g. ``scratchnet[keras]``."""
     return f"scratchnet[{convention}]"
+
+
+@contextmanager
+def temporarily(infos: Iterable[BackendInfo]) -> Iterator[None]:
+    """Register `infos` for the duration of a `with` block (a run's user backends)."""
+    added = []
+    try:
+        for info in infos:
+            register(info)
+            added.append(info.name)
+        yield
+    finally:
+        for name in added:
+            unregister(name)

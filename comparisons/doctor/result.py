@@ -150,6 +150,11 @@ class DiagnosisResult:
         lines.extend(self._tail())
         return "\n".join(lines)
 
+    def headline(self) -> str:
+        """One line: the verdict, the culprit and, when known, the likely cause."""
+        line = self._headline()
+        return f"{line} Likely cause: {self.cause}" if self.cause else line
+
     def _headline(self) -> str:
         if self.error is not None:
             return "Backprop doctor: could not judge the gradients, your code failed."

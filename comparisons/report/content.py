@@ -272,6 +272,11 @@ def _divergence_section(records: ReportRecords) -> Section:
         found = summary.first_divergence
         blocks = ([Text(f"{found.param}: {found.finding}", "bad")] if found is not None and found.finding else [])
         blocks += [KeyValues(rows), *divergence_tensors(summary)]
+        user_names = summary.extras.user_names or {}
+        if found is not None and found.backend in user_names:
+            names = user_names[found.backend]
+            blocks.append(Text(f"In {found.backend}'s own code: " + ", ".join(
+                f"{canonical} is {mine}" for canonical, mine in names.items()), "muted"))
     return Section("divergence", "First divergence", blocks)
 
 

@@ -157,7 +157,8 @@ class Race:
 
 @dataclass
 class Extras:
-    """Method-specific results of full-batch runs (tnc, lbfgs, cg, lm); every field None for step-wise runs."""
+    """Method-specific results of full-batch runs (tnc, lbfgs, cg, lm), and the names user backends
+    give their arrays; every field None when it does not apply."""
 
     method: str | None = None
     scipy_version: str | None = None
@@ -167,6 +168,8 @@ class Extras:
     note: str | None = None
     iterations: dict[str, int] | None = None
     lm_options: dict[str, Any] | None = None
+    user_names: dict[str, dict[str, str]] | None = None  # user backend -> canonical param -> the user's array name
+    doctor_error: str | None = None  # the doctor could not run at user code's first divergence
 
     @property
     def empty(self) -> bool:

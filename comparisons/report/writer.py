@@ -36,12 +36,15 @@ def write_report(comparison: Any, out_dir: str | os.PathLike, formats: Iterable[
     noted in summary.json and the pages); "md" -> report.md; "html" -> report.html (self-contained).
     "md" and "html" also write the plots (loss.png, errors.png, heatmap.png) beside the pages.
     `render(out_dir)` can redo the pages later from summary.json, diffs.csv and losses.csv.
-    doctor: an optional doctor result dict (keys ok, culprit, findings, notes) shown as a section.
+    doctor: an optional doctor result dict (keys ok, culprit, findings, notes) shown as a section;
+    by default the comparison's own diagnosis (user code's first divergence), if any.
     Every file is written atomically (temporary file in out_dir, then os.replace).
     """
     chosen = _check_formats(formats, FORMATS)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    if doctor is None and getattr(comparison, "diagnosis", None) is not None:
+        doctor = comparison.diagnosis.to_dict()
     records = rec.records_from_comparison(comparison, doctor)
     written: dict[str, Path] = {}
     data_files = records.report.data_files
