@@ -223,6 +223,29 @@ def _by_order(order: Any, returned: Any, where: str) -> dict[str, Any]:
     return out
 
 
+def _suggested_order(returned: Any, shapes: Mapping[str, tuple[int, ...]]) -> list | None:
+    """The ``grads_order`` that names a (loss, nested lists of arrays) return by matching each
+    array's shape to exactly one of the user's arrays; None when that is ambiguous or impossible."""
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2 or not isinstance(returned[1], (tuple, list)):
+        return None
+    unused = dict(shapes)
+
+    def name(item: Any) -> Any:
+        if isinstance(item, (tuple, list)):
+            return [name(inner) for inner in item]
+        matches = [n for n, shape in unused.items() if np.shape(item) == shape]
+        if len(matches) != 1:
+            raise LookupError
+        del unused[matches[0]]
+        return matches[0]
+
+    try:
+        order = name(returned[1])
+    except LookupError:
+        return None
+    return order if not unused else None
+
+
 def net_spec(network: Mapping[str, Any]) -> NetSpec:
     """The doctor's NetSpec of a fully connected network description (`scratchnet.MLP.spec()`)."""
     layers = network["layers"]
@@ -317,6 +340,7 @@ class UserBackend:
         call = f"step {self.steps_taken - 1}"
         if self.user.kind == "grad":
             evaluation = self._evaluate(before, X_user, y_user, call)
+            self._check_shapes(evaluation.grads, call)
             grads = self._canonical(evaluation.grads)
             params = self._canonical(before)
             self.optimizer.step(params, grads)
@@ -331,13 +355,30 @@ class UserBackend:
         grads = self._canonical(evaluation.grads) if self.plain_sgd else {}
         return StepRecord(self.steps_taken, None, grads, self.get_params())
 
+    def _check_shapes(self, grads: Mapping[str, np.ndarray], call: str) -> None:
+        """Each gradient has its array's shape (a squeezable difference such as (3, 1) for (3,)
+        is accepted)."""
+        for name, gradient in grads.items():
+            shape = self.layout.shapes[name]
+            if gradient.shape != shape and np.squeeze(gradient).shape != np.squeeze(np.empty(shape)).shape:
+                raise UserCodeError(UserCodeFailure(
+                    f"grad code ({call})", "bad_return",
+                    f"the gradient for {name!r} has shape {gradient.shape}, but {name} has shape {shape} "
+                    f"({self.layout.placements[name].describe()}); return it in the array's own shape"))
+
     def _evaluate(self, params, X_user, y_user, call):
         try:
             if self.user.kind == "grad":
                 return self.code.evaluate(params, X_user, y_user, call)
             return self._evaluate_step(params, X_user, y_user, call)
         except UserCodeFailed as failed:
-            raise UserCodeError(failed.failure) from None
+            failure = failed.failure
+            suggestion = _suggested_order(getattr(self, "_returned", None), self.layout.shapes)
+            if suggestion is not None and failure.kind == "bad_return":
+                failure = UserCodeFailure(failure.call, failure.kind, f"{failure.message}; or, to keep returning "
+                                          f"lists, declare their order in the spec: grads_order = {suggestion}",
+                                          failure.traceback)
+            raise UserCodeError(failure) from None
 
     def _evaluate_step(self, params, X_user, y_user, call):
         """The step code once; keeps the new arrays (`_updated`) and returns the implied gradients."""
@@ -365,18 +406,18 @@ class UserBackend:
 
     # ------------------------------------------------------------------ adapters of the code
     def _grad_fn(self) -> Callable[..., Any]:
-        target, order = self.target, self.user.grads_order
-        if order is None:
-            return target
+        """The user's grad code, its gradients keyed through `grads_order` when declared; keeps
+        the last return so a refused structure can be answered with the order to declare."""
+        target, order, backend = self.target, self.user.grads_order, self
 
-        def ordered(params, X, y):
-            returned = target(params, X, y)
-            if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        def grad_fn(params, X, y):
+            returned = backend._returned = target(params, X, y)
+            if order is None or not isinstance(returned, (tuple, list)) or len(returned) != 2:
                 return returned  # UserCode explains the expected structure
             loss, grads = returned
             return loss, _by_order(order, grads, "the gradients")
-        ordered.__name__ = getattr(target, "__name__", "grad")
-        return ordered
+        grad_fn.__name__ = getattr(target, "__name__", "grad")
+        return grad_fn
 
     def _object_step_fn(self) -> Callable[..., Any]:
         """A step_fn over the object: write the arrays in, call the method, read them back."""
