@@ -127,10 +127,10 @@ def _cmd_run(args) -> int:
 
 def verdict_note(row) -> str:
     """The note of one worst-row (`comparisons.report.schema.WorstRow`), from its kind, never its backend name."""
-    if row.kind == "gap":
-        return "convention gap (measured)"
-    if not row.judged:
-        return f"{row.expected} ({row.kind}, expected)"
+    from comparisons.report.schema import kind_label
+
+    if row.kind == "gap" or not row.judged:
+        return kind_label(row.kind, row.expected)
     if row.finding:
         return f"FAIL: {row.param}: {row.finding}"
     if row.failed_rows:

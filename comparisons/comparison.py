@@ -46,6 +46,21 @@ class Divergence:
             f"{self.allowed:.3e} ({self.tolerance}){count}"
         )
 
+    def lines(self) -> list[str]:
+        """The divergence over several lines, as `torch.testing.assert_close` reports (the
+        assert_parity message)."""
+        where = "loss" if self.quantity == "loss" else f"{self.param} at index {self.index}"
+        alias = f" ({self.alias} in {self.backend}'s code)" if self.alias else ""
+        head = f"First divergence at step {self.step}: {self.backend} vs {self.reference}, {self.quantity} {where}{alias}"
+        if self.finding:
+            return [head, f"  {self.finding}"]
+        lines = [head, f"  {self.backend}: {self.values[0]!r}", f"  {self.reference}: {self.values[1]!r}",
+                 f"  absolute error {self.error:.3e} (relative {self.relative_error:.3e}) > allowed {self.allowed:.3e} "
+                 f"({self.tolerance})"]
+        if self.size > 1:
+            lines.append(f"  mismatched elements: {self.mismatched} of {self.size}")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "step": self.step, "backend": self.backend, "reference": self.reference, "quantity": self.quantity,
@@ -72,6 +87,15 @@ class BackendFailure:
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "step": self.step, "error": self.error, "traceback": self.traceback}
+
+    def __str__(self) -> str:
+        return failure_line(self.backend, self.step, self.error)
+
+
+def failure_line(backend: str, step: int | None, error: str) -> str:
+    """One line for a backend's failure, as the verdict, the report and assert_parity say it."""
+    when = "while being built" if step is None else f"at step {step}"
+    return f"{backend} failed {when}: {error}"
 
 
 @dataclass
@@ -130,9 +154,7 @@ class Comparison:
         reasons = []
         if self.first_divergence is not None:
             reasons.append(f"first divergence at {self.first_divergence}")
-        for failure in self.failures.values():
-            when = "while building" if failure.step is None else f"at step {failure.step}"
-            reasons.append(f"{failure.backend} failed {when}: {failure.error}")
+        reasons += [str(failure) for failure in self.failures.values()]
         for backend, step in self.nonfinite.items():
             reasons.append(f"{backend} produced NaN/Inf at step {step} (learning rate too large?)")
         if self.interrupted:

@@ -124,5 +124,6 @@ def threadpools() -> list[dict[str, Any]]:
     except ImportError as error:  # pragma: no cover - threadpoolctl is a dependency
         return [{"error": f"cannot list BLAS/OpenMP libraries: {error}"}]
     keys = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer", "architecture")
-    return [{**{key: info.get(key) for key in keys}, "filename": os.path.basename(info.get("filepath") or "")}
-            for info in threadpool_info()]
+    pools = [{**{key: info.get(key) for key in keys}, "filename": os.path.basename(info.get("filepath") or "")}
+             for info in threadpool_info()]
+    return sorted(pools, key=lambda pool: (str(pool["user_api"]), str(pool["internal_api"]), pool["filename"]))

@@ -190,7 +190,7 @@ class Scenario:
         if sections["data"] is not None:
             _check_data(sections["data"], problems)
         tolerances = _parse_tolerances(raw.get("tolerances", {}), problems)
-        race = _check_race(raw.get("race"), method, problems)
+        race = _check_race(raw.get("race"), method, loss, problems)
         if problems.items:
             raise SpecError(problems.items, source)
         return cls(name.strip(), description, sections["network"], sections["loss"], sections["optimizer"],
@@ -409,8 +409,10 @@ def _check_full_batch(optimizer: dict[str, Any], run: dict[str, Any] | None, val
                          f"declare; remove {other}")
 
 
-def _check_race(race: Any, method: str | None, problems: _Problems) -> dict[str, Any] | None:
-    """Check the race table; `method` is the optimizer's name (None when that is wrong)."""
+def _check_race(race: Any, method: str | None, loss: Mapping[str, Any] | None,
+                problems: _Problems) -> dict[str, Any] | None:
+    """Check the race table; `method` is the optimizer's name (None when that is wrong). The
+    race reads the run's losses, so metric "mse" needs a loss that is the mean squared error."""
     if race is None:
         return None
     if not isinstance(race, Mapping):
@@ -426,6 +428,10 @@ def _check_race(race: Any, method: str | None, problems: _Problems) -> dict[str,
             problems.add(f"race.{key}: required, a number > 0, got {value!r}")
     if merged["metric"] not in ("mse", "loss"):
         problems.add(f"race.metric: {unknown_name('metric', merged['metric'], ('mse', 'loss'))}")
+    elif merged["metric"] == "mse" and loss is not None and (loss["name"], loss["reduction"], loss["scale"], loss["l2"]) != (
+            "squared_error", "mean", 1.0, 0.0):
+        problems.add("race.metric: \"mse\" needs the loss to be the mean squared error (squared_error, reduction "
+                     "mean, scale 1, l2 0); use metric = \"loss\" to race on the scenario's loss")
     max_epochs = _integer(problems, "race.max_epochs", merged["max_epochs"], 1)
     if max_epochs is not None:
         merged["max_epochs"] = max_epochs

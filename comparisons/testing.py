@@ -29,20 +29,11 @@ def failure_message(comparison: Comparison) -> str:
     if divergence is not None:
         diffs = comparison.diffs
         failing = diffs[~diffs.passed & (diffs.expected == "")]
-        where = "loss" if divergence.quantity == "loss" else f"{divergence.param} at index {divergence.index}"
-        lines += [
-            f"First divergence at step {divergence.step}: {divergence.backend} vs {divergence.reference}, "
-            f"{divergence.quantity} {where}",
-            f"  {divergence.backend}: {divergence.values[0]!r}",
-            f"  {divergence.reference}: {divergence.values[1]!r}",
-            f"  absolute error {divergence.error:.3e} (relative {divergence.relative_error:.3e}) "
-            f"> allowed {divergence.allowed:.3e} ({divergence.tolerance})",
+        lines += divergence.lines() + [
             f"Mismatched rows: {len(failing)} of {len(diffs)} (step x backend x quantity x parameter); "
             f"failing parameters: {sorted(set(failing.param))[:8]}",
         ]
-    for failure in comparison.failures.values():
-        when = "while being built" if failure.step is None else f"at step {failure.step}"
-        lines.append(f"Backend {failure.backend} failed {when}: {failure.error}")
+    lines += [f"Backend {failure}" for failure in comparison.failures.values()]
     if comparison.interrupted:
         lines.append("The run was interrupted.")
     if comparison.diagnosis is not None:

@@ -47,8 +47,8 @@ class Problem:
 class StepExtras:
     """Method-specific facts of one step, typed (None where the method has no such notion).
 
-    * ``evaluations``: function (and gradient) evaluations the optimizer had requested when the
-      step ended (scipy minimize, Levenberg-Marquardt's trial evaluations);
+    * ``evaluations``: function (and gradient) evaluations scipy's minimize had requested when
+      the step ended;
     * ``loss_after``: the loss at the weights *after* the step (LM knows it from its trials);
     * ``mu``: LM damping after the epoch; ``accepted`` / ``rejected``: LM trials of the epoch.
     """

@@ -157,7 +157,7 @@ def test_the_verdict_table_reads_row_kinds_not_backend_names(capsys):
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
     assert lines["twin"].endswith("convention gap (measured)")
     assert lines["scratchnet[torch]"].endswith("FAIL (1 of 1 rows; 3 of 4 elements at step 0)")
-    assert lines["keras"].endswith("convention (cross, expected)")
+    assert lines["keras"].endswith("cross: convention (expected)")
     assert lines["jax"].endswith("FAIL: W: shape (3,) differs from the reference's (4,)")
     assert lines["torch"].endswith("ok") and " exact " in lines["torch"]
 

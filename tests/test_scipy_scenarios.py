@@ -65,6 +65,8 @@ def test_tnc_anchored_agrees_to_float64_precision():
     ({"optimizer": {"name": "lm"}, "run": {"backends": ["scratchnet", "keras"], "reference": "scratchnet"}}, r"run.backends: lm .*; remove \['keras'\]"),
     ({"optimizer": {"name": "tnc"}, "run": {"batch_size": 10}}, "tnc trains on the full batch"),
     ({"race": {"goal": 1e-3}}, "race.gd_lr: required"),
+    ({"loss": {"name": "squared_error", "scale": 0.5}, "race": {"goal": 1e-3, "gd_lr": 0.1}},
+     'race.metric: "mse" needs the loss to be the mean squared error'),
 ])
 def test_full_batch_spec_errors(change, message):
     raw = comparisons.catalog.get("sin-lm-trainlm").to_dict()

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from comparisons.comparison import failure_line
 from comparisons.report import schema
 from comparisons.report.blocks import Block, Code, Group, Heading, Image, KeyValues, Page, Section, Table, Text
 from comparisons.report.doctor_section import doctor_blocks
@@ -295,8 +296,7 @@ def _failures_section(records: ReportRecords) -> Section:
     if not summary.failures and not summary.nonfinite:
         blocks.append(Text(no_failures(summary), "ok"))
     for name, failure in summary.failures.items():
-        when = "while being built" if failure.step is None else f"at step {failure.step}"
-        blocks.append(Group("failure", [Heading(f"{name} failed {when}"), Text(failure.error, "code"),
+        blocks.append(Group("failure", [Heading(failure_line(name, failure.step, "").removesuffix(": ")), Text(failure.error, "code"),
                                         Code(failure.traceback, "text", collapsible="Traceback")]))
     if summary.nonfinite:
         blocks += [Heading("Non-finite values"),
