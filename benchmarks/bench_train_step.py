@@ -1,10 +1,14 @@
-"""Benchmark 1: one SGD training step, scratchnet vs torch, MLP 784-256-256-10, batch 256.
+"""Benchmark 1: one SGD training step, scratchnet vs torch (and JAX), MLP 784-256-256-10, batch 256.
 
-Prints ms/step for both (medians; the two steps and the reference product take turns in
+Prints ms/step for both (medians; the steps and the reference product take turns in
 blocks of calls), the ratio scratchnet/torch, and the GFLOP/s each achieves against a plain square
 matrix product of the same total FLOP count measured in the same run (the practical limit of
 this machine's BLAS), and against the step's own products alone (same shapes, preallocated: the
 BLAS floor of any implementation). Same thread count for NumPy's BLAS and torch.
+When JAX and optax are installed, a jitted JAX step (``jax.grad`` + ``optax.sgd`` +
+``optax.apply_updates`` in one ``jax.jit``, waited for with ``block_until_ready``) takes its turn
+too, with the ratios torch/JAX and scratchnet/JAX; XLA sizes its own CPU thread pool
+(``--threads`` does not reach it).
 
     python benchmarks/bench_train_step.py [--repeats 200] [--threads N]
 """
@@ -83,6 +87,49 @@ def torch_step(dtype: str):
     return step
 
 
+def jax_step(dtype: str):
+    """The same step in JAX: a jitted update (forward, jax.grad, optax.sgd, apply_updates); None
+    when JAX is not installed."""
+    try:
+        from reference.jax_backend import import_jax
+
+        jax, optax = import_jax()
+    except ImportError:  # MissingFramework is an ImportError
+        return None
+    jnp = jax.numpy
+    rng = np.random.default_rng(0)
+    params = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        params.append((jnp.asarray(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(dtype)), jnp.zeros(fan_out, dtype)))
+    X = jnp.asarray(rng.random((BATCH, SIZES[0])).astype(dtype))
+    y = jnp.asarray(rng.integers(0, 10, BATCH))
+    transform = optax.sgd(0.01)
+
+    def loss(params, X, y):
+        current = X
+        for index, (W, b) in enumerate(params):
+            current = current @ W + b
+            if index < len(params) - 1:
+                current = jax.nn.relu(current)
+        return optax.losses.softmax_cross_entropy_with_integer_labels(current, y).mean()
+
+    @jax.jit
+    def update(params, state, X, y):
+        grads = jax.grad(loss)(params, X, y)
+        updates, state = transform.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    holder = [params, transform.init(params)]
+
+    def step():
+        holder[0], holder[1] = update(holder[0], holder[1], X, y)
+        jax.block_until_ready(holder[0])
+
+    step()  # compile outside the timing
+    return step
+
+
 def matmul_reference(dtype: str):
     """One (n x n) @ (n x n) product with the same FLOP count as a training step."""
     n = int(round((train_step_flops() / 2.0) ** (1.0 / 3.0)))
@@ -126,16 +173,21 @@ def main() -> None:
     flops = train_step_flops()
     print(f"MLP {SIZES}, batch {BATCH}, SGD; {flops / 1e9:.3f} GFLOP per step; {args.threads} threads")
     print(f"{'dtype':<8} {'scratchnet ms':>13} {'torch ms':>9} {'ratio':>6} {'sn GFLOP/s':>10} {'torch GFLOP/s':>13} "
-          f"{'matmul GFLOP/s':>14} {'sn/matmul':>9} {'products ms':>11} {'sn/products':>11}")
+          f"{'matmul GFLOP/s':>14} {'sn/matmul':>9} {'products ms':>11} {'sn/products':>11}"
+          f" {'jax ms':>8} {'torch/jax':>9} {'sn/jax':>6}")
     with threadpool_limits(limits=args.threads):
         for dtype in ("float32", "float64"):
             product, product_flops = matmul_reference(dtype)
-            ours, theirs, product_seconds, products = interleaved_medians(
-                [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)], args.repeats)
+            jax_function = jax_step(dtype)
+            functions = [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)]
+            medians = interleaved_medians(functions + ([jax_function] if jax_function else []), args.repeats)
+            ours, theirs, product_seconds, products = medians[:4]
             peak = product_flops / product_seconds
+            jax_columns = (f" {medians[4] * 1e3:>8.3f} {theirs / medians[4]:>9.2f} {ours / medians[4]:>6.2f}" if jax_function
+                           else f" {'(no JAX)':>8}")
             print(f"{dtype:<8} {ours * 1e3:>13.3f} {theirs * 1e3:>9.3f} {ours / theirs:>6.2f} {flops / ours / 1e9:>10.1f} "
                   f"{flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%} {products * 1e3:>11.3f} "
-                  f"{products / ours:>11.0%}")
+                  f"{products / ours:>11.0%}{jax_columns}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,18 @@ EXAMPLES = {
     "conventions": "examples:\n  parity conventions",
     "doctor": ("examples:\n  parity doctor my_net.py:loss_and_grads --spec doctor.toml\n"
                "  parity doctor my_net.py:train_step --spec doctor.toml --step --lr 0.1 --out reports/doctor\n"
-               "exit codes: 0 the gradients are right, 1 a gradient is wrong, 2 bad usage or spec"),
+               "exit codes: 0 the gradients are right, 1 a gradient is wrong (or matches another spec only),\n"
+               "  2 bad usage or spec, or your function raised / returned the wrong structure (nothing judged)"),
+    "sweep": ("examples:\n  parity sweep grid.toml --out reports/sweep\n"
+              "  parity sweep grid.toml --out reports/sweep --workers 4                  # local process pool\n"
+              "  parity sweep grid.toml --out reports/sweep --scheduler tcp://head:8786  # a Dask cluster\n"
+              "  parity sweep grid.toml --out reports/sweep --scheduler local --workers 2  # embedded Dask LocalCluster\n"
+              "the same command again resumes (finished scenarios are skipped); Ctrl-C keeps every finished result\n"
+              "exit codes: 0 no unexplained disagreement, 1 unexplained rows or errors, 2 bad grid, 130 interrupted"),
+    "fuzz": ("examples:\n  parity fuzz --budget 200 --seed 0 --out reports/fuzz\n"
+             "  parity fuzz --budget 50 --backends scratchnet,torch --workers 2 --out reports/fuzz\n"
+             "unexplained disagreements are shrunk to minimal scenarios in OUT/minimal/*.toml (`parity run` them)\n"
+             "exit codes: 0 no unexplained disagreement, 1 unexplained rows or errors, 2 bad usage, 130 interrupted"),
 }
 FORMATS = ("html", "md", "csv", "json", "parquet")
 
@@ -53,9 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--out", type=Path, help="report folder (default: reports/<scenario>)")
     run.add_argument("--format", default=",".join(FORMATS), help=f"comma-separated subset of {','.join(FORMATS)}")
+    run.add_argument("--backend-module", action="append", default=[], metavar="MODULE",
+                     help="module name or .py file that registers extra backends (repeatable)")
     report = add("report", "re-render a report from its saved records without re-running")
     report.add_argument("directory", type=Path)
     add("conventions", "list the known PyTorch/Keras convention differences with formulas and sources")
+    sweep = add("sweep", "run a grid of scenarios, classify every pairing, write a sweep report")
+    sweep.add_argument("grid", type=Path, help="grid .toml: base scenario and [axes] over dotted keys")
+    _add_execution_options(sweep)
+    fuzz = add("fuzz", "run Hypothesis-generated scenarios and shrink every unexplained disagreement")
+    fuzz.add_argument("--budget", type=int, required=True, help="number of scenarios to run")
+    fuzz.add_argument("--seed", type=int, default=0, help="generation seed (the same seed gives the same scenarios)")
+    fuzz.add_argument("--backends", help="comma-separated backends of every scenario (default scratchnet,torch,keras)")
+    fuzz.add_argument("--reference", help="reference backend (default: torch when listed, else the first)")
+    fuzz.add_argument("--shrink", type=int, default=3, help="pairings with unexplained rows to shrink (default 3)")
+    _add_execution_options(fuzz)
     doctor = add("doctor", "diagnose a hand-written backprop: which gradient is wrong and how")
     doctor.add_argument("target", help="path/to/file.py:function")
     doctor.add_argument("--spec", required=True, type=Path, help="TOML with the NetSpec, mapping and data")
@@ -63,6 +86,25 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--lr", type=float, help="learning rate used by the update step (with --step; or lr in the spec)")
     doctor.add_argument("--out", type=Path, help="also write doctor.html, doctor.md and doctor.json into this folder")
     return parser
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="output folder (resumed when it holds results)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1: serial, in this process)")
+    parser.add_argument("--scheduler", nargs="?", const="local", metavar="ADDRESS",
+                        help="run on Dask: a scheduler address (tcp://host:8786), or `local` / no value for an "
+                             "embedded LocalCluster of --workers workers")
+    parser.add_argument("--threads-per-worker", type=int, default=1, help="BLAS/OpenMP threads per worker (default 1)")
+    parser.add_argument("--batch-seconds", type=float, default=2.0, help="target seconds of work per task (default 2)")
+    parser.add_argument("--backend-module", action="append", default=[], metavar="MODULE",
+                        help="module name or .py file that registers extra backends, imported on every worker "
+                             "(repeatable)")
+    parser.add_argument("--scenario-reports", choices=["notable", "all", "none"], default="notable",
+                        help="a report per scenario: for those with an unexplained, error or rounding row "
+                             "(default), all, none")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="runs of a scenario that killed its worker alone before it is recorded (default 1)")
+    parser.add_argument("--restart", action="store_true", help="ignore results already in --out and start over")
 
 
 def _progress():
@@ -114,8 +156,9 @@ def _cmd_run(args) -> int:
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     overrides = {"backends": backends, "steps": args.steps, "mode": args.mode, "dtype": args.dtype,
                  "seed": args.seed, "batch_size": args.batch_size, "reference": args.reference}
-    scenario = comparisons.runner.resolve(args.scenario).with_overrides(**overrides)
-    comparison = comparisons.run(scenario, progress=_progress())
+    with _backend_modules(args.backend_module):
+        scenario = comparisons.runner.resolve(args.scenario).with_overrides(**overrides)
+        comparison = comparisons.run(scenario, progress=_progress())
     out = args.out or Path("reports") / scenario.name
     written = write_report(comparison, out, formats=formats)
     _print_verdict(comparison)
@@ -150,9 +193,85 @@ def _print_verdict(comparison) -> None:
                   f"{row.max_rel:>10.2e}  {verdict_note(row)}")
 
 
+def _backend_modules(specs):
+    """Import backend modules (names or .py files) for the command; unregistered afterwards."""
+    from contextlib import nullcontext
+
+    if not specs:
+        return nullcontext()
+    from comparisons.sweeps import worker
+
+    return worker.backend_modules_loaded(worker.backend_modules(specs))
+
+
+def _sweep_progress(label: str):
+    def lines(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"{label} {done}/{total}", file=sys.stderr, flush=True)
+
+    return lines
+
+
+def _execution(args) -> dict:
+    if args.workers < 1 or args.threads_per_worker < 1:
+        raise UsageError("--workers and --threads-per-worker must be >= 1")
+    if args.batch_seconds <= 0 or args.retries < 0:
+        raise UsageError("--batch-seconds must be > 0 and --retries >= 0")
+    return {"workers": args.workers, "scheduler": args.scheduler, "threads_per_worker": args.threads_per_worker,
+            "batch_seconds": args.batch_seconds, "backend_modules": args.backend_module,
+            "scenario_reports": args.scenario_reports, "retries": args.retries, "resume": not args.restart}
+
+
+def _sweep_outcome(result) -> int:
+    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
+    print(f"{'PASS' if result.passed else 'FAIL'}: {len(result.points)} scenarios, {len(result.table)} rows ({counts}); "
+          f"{result.ran} run now, {result.resumed} resumed; {result.executor}")
+    for row in result.unexplained.head(5).itertuples():
+        print(f"  unexplained: {row.scenario} {row.backend} vs {row.reference}: {row.detail}")
+    for item in result.minimal:
+        print(f"  minimal: {item['pairing']}: {item['summary']}\n    reproduce: {item['command']}")
+    print(f"report: {result.report}")
+    if result.interrupted:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0 if result.passed else 1
+
+
+def _cmd_sweep(args) -> int:
+    from comparisons.sweeps import sweep
+
+    try:
+        result = sweep(args.grid, out=args.out, progress=_sweep_progress("scenarios"), **_execution(args))
+    except (ConnectionError, ImportError) as error:  # no scheduler there, no Dask, a backend module that fails
+        raise UsageError(str(error)) from None
+    return _sweep_outcome(result)
+
+
+def _cmd_fuzz(args) -> int:
+    from comparisons.sweeps import fuzz
+    from comparisons.sweeps.fuzzing import FuzzSpace
+
+    if args.budget < 1 or args.shrink < 0:
+        raise UsageError("--budget must be >= 1 and --shrink >= 0")
+    backends = tuple(b.strip() for b in args.backends.split(",")) if args.backends else FuzzSpace.backends
+    if args.reference is not None and args.reference not in backends:
+        raise UsageError(f"--reference {args.reference!r} must be one of the backends {list(backends)}")
+    try:
+        result = fuzz(args.budget, args.seed, args.out, space=FuzzSpace(backends=backends, reference=args.reference),
+                      shrink_limit=args.shrink, progress=_sweep_progress("scenarios"), **_execution(args))
+    except (ConnectionError, ImportError) as error:
+        raise UsageError(str(error)) from None
+    return _sweep_outcome(result)
+
+
 def _cmd_report(args) -> int:
     from comparisons.report import render
 
+    if (args.directory / "sweep.json").exists():  # a sweep or fuzz folder
+        from comparisons.sweeps import render as render_sweep
+
+        print(f"report: {render_sweep(args.directory)['report.html']}")
+        return 0
     if not (args.directory / "summary.json").exists():
         raise UsageError(f"{args.directory} holds no saved records (summary.json missing); run `parity run` first")
     written = render(args.directory)
@@ -179,6 +298,8 @@ def _cmd_doctor(args) -> int:
         from comparisons.report.doctor_page import write_doctor_report
 
         print(f"report: {write_doctor_report(result, args.out)['doctor.html']}")
+    if result.error is not None:  # nothing was judged: the function raised or returned the wrong structure
+        return 2
     return 0 if result.ok else 1
 
 
@@ -189,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     handler = {"list": _cmd_list, "run": _cmd_run, "report": _cmd_report,
-               "conventions": _cmd_conventions, "doctor": _cmd_doctor}[args.command]
+               "conventions": _cmd_conventions, "doctor": _cmd_doctor, "sweep": _cmd_sweep,
+               "fuzz": _cmd_fuzz}[args.command]
     try:
         return handler(args)
     except (UsageError, SpecError, DoctorInputError, SummaryError, FileNotFoundError) as error:

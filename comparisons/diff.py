@@ -34,6 +34,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from comparisons import _fused
 from comparisons.tolerances import Tolerance
 
 QUANTITIES = ("loss", "grad", "param", "state")
@@ -132,30 +133,35 @@ def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray],
         # large tensors: one lean pass set each (concatenating would only add two copies)
         rows = [compare(left, right, tolerance, check_dtype) for left, right in zip(checked, reference)]
         return _batch_from_rows(rows)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     a = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in checked])
     b = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in reference])
-    with np.errstate(invalid="ignore", over="ignore"):
-        error = np.abs(a - b)
-        max_abs = np.maximum.reduceat(error, starts)
-        finite = np.isfinite(max_abs) & np.isfinite(np.add.reduceat(a, starts))
-        scale = np.maximum.reduceat(np.abs(b), starts)
-        dot = np.add.reduceat(a * b, starts)
-        norms = np.sqrt(np.add.reduceat(a * a, starts)) * np.sqrt(np.add.reduceat(b * b, starts))
-    index = np.array([int(np.argmax(error[start:start + size])) for start, size in zip(starts, sizes)])
+    if _fused.AVAILABLE:
+        max_abs, index, scale, dot, aa, bb, finite = _fused.segments(a, b, starts, sizes)
+        finite &= np.isfinite(max_abs)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            error = np.abs(a - b)
+            max_abs = np.maximum.reduceat(error, starts)
+            finite = np.isfinite(max_abs)
+            scale = np.maximum.reduceat(np.abs(b), starts)
+            dot, aa, bb = (np.add.reduceat(x * y, starts) for x, y in ((a, b), (a, a), (b, b)))
+        index = np.array([int(np.argmax(error[start:start + size])) for start, size in zip(starts, sizes)])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        norm_a, norm_b = np.sqrt(aa), np.sqrt(bb)
+        norms = norm_a * norm_b
+        cosine = np.where(norms > 0, np.clip(dot / np.where(norms > 0, norms, 1.0), -1.0, 1.0), 0.0)
+    cosine[(norm_a == 0) & (norm_b == 0)] = 1.0  # as `compare`: two zero tensors agree
     value, reference_value = a[starts + index], b[starts + index]
+    finite &= np.isfinite(value)
     floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
     max_rel = max_abs / np.maximum(np.maximum(scale, floor), np.finfo(np.float64).tiny)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cosine = np.where(norms > 0, np.clip(dot / np.where(norms > 0, norms, 1.0), -1.0, 1.0), 0.0)
-    zero_both = (scale == 0) & (np.maximum.reduceat(np.abs(a), starts) == 0)
-    cosine[zero_both] = 1.0
     allowed = tolerance.atol + tolerance.rtol * scale
     passed = max_abs <= allowed
     mismatched = np.zeros(len(sizes), dtype=np.int64)
     for i in np.flatnonzero(~passed):
-        start = starts[i]
-        mismatched[i] = np.count_nonzero(error[start:start + sizes[i]] > allowed[i])
+        segment = slice(starts[i], starts[i] + sizes[i])
+        mismatched[i] = _mismatched(a[segment], b[segment], allowed[i])
     batch = DiffBatch(max_abs, max_rel, cosine, scale, index, value, reference_value, allowed, passed,
                       mismatched, sizes, np.full(len(sizes), "", dtype=object))
     for i in np.flatnonzero(~finite | ~np.isfinite(norms)):
@@ -163,6 +169,12 @@ def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray],
         for name in DiffBatch.__dataclass_fields__:
             getattr(batch, name)[i] = getattr(row, name)
     return batch
+
+
+def _mismatched(a: np.ndarray, b: np.ndarray, allowed: float) -> int:
+    """Elements with |a - b| > allowed (a NaN difference counts), for a tensor that failed."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return int(np.count_nonzero(~(np.abs(a - b) <= allowed)))
 
 
 def _batch_from_rows(rows: list[TensorDiff]) -> DiffBatch:
@@ -183,16 +195,24 @@ def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance, ch
     b = np.asarray(reference, dtype=np.float64).ravel()
     if a.size == 0:
         return TensorDiff(0.0, 0.0, 1.0, 0.0, 0, 0.0, 0.0, tolerance.atol, True, 0, 0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        error = np.subtract(a, b)
-        np.abs(error, out=error)
-        index = int(np.argmax(error))  # NaN wins argmax, so a finite maximum means every entry is finite
-        max_abs = float(error[index])
-        if np.isfinite(max_abs) and np.isfinite(a[index]):
-            scale = float(max(b.max(), -b.min()))
-            dot, norm_a, norm_b = float(a @ b), float(np.sqrt(a @ a)), float(np.sqrt(b @ b))
-        else:
-            index, max_abs, scale, dot, norm_a, norm_b = _nonfinite_statistics(a, b, error)
+    error, fused = None, False
+    if _fused.AVAILABLE:
+        max_abs, index, scale, dot, aa, bb, finite = _fused.pair(a, b)
+        fused = finite and np.isfinite(max_abs) and np.isfinite(a[index])
+        if fused:
+            with np.errstate(over="ignore"):
+                norm_a, norm_b = float(np.sqrt(aa)), float(np.sqrt(bb))
+    if not fused:  # no numba, or NaN/Inf: the NumPy formulation
+        with np.errstate(invalid="ignore", over="ignore"):
+            error = np.subtract(a, b)
+            np.abs(error, out=error)
+            index = int(np.argmax(error))  # NaN wins argmax, so a finite maximum means every entry is finite
+            max_abs = float(error[index])
+            if np.isfinite(max_abs) and np.isfinite(a[index]):
+                scale = float(max(b.max(), -b.min()))
+                dot, norm_a, norm_b = float(a @ b), float(np.sqrt(a @ a)), float(np.sqrt(b @ b))
+            else:
+                index, max_abs, scale, dot, norm_a, norm_b = _nonfinite_statistics(a, b, error)
     floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
     max_rel = max_abs / max(scale, floor, np.finfo(np.float64).tiny)
     if norm_a == 0 and norm_b == 0:
@@ -203,9 +223,14 @@ def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance, ch
         cosine = min(1.0, max(-1.0, dot / (norm_a * norm_b)))
     allowed = tolerance.allowed(scale)
     passed = max_abs <= allowed
-    mismatched = 0 if passed else int(np.count_nonzero(~(error <= allowed)))
-    return TensorDiff(max_abs, max_rel, cosine, scale, index, float(a[index]), float(b[index]), allowed, passed,
-                      mismatched, int(a.size))
+    if passed:
+        mismatched = 0
+    elif error is not None:
+        mismatched = int(np.count_nonzero(~(error <= allowed)))
+    else:
+        mismatched = _mismatched(a, b, allowed)
+    return TensorDiff(float(max_abs), max_rel, cosine, float(scale), int(index), float(a[index]), float(b[index]),
+                      allowed, bool(passed), mismatched, int(a.size))
 
 
 def _nonfinite_statistics(a: np.ndarray, b: np.ndarray, error: np.ndarray):

@@ -104,16 +104,31 @@ class _Run:
         self.divergence_snapshot: tuple[Any, Any] | None = None  # (lane, its snapshot) at user code's first divergence
 
     # ------------------------------------------------------------------ set-up
-    def _data(self, net: sn.MLP):
+    def _data(self, net: sn.Network):
+        """The data set checked against the network's input and output shapes."""
         try:
             data = self.scenario.load_data()
         except (TypeError, ValueError, FileNotFoundError) as error:
             raise SpecError(f"data: {error}") from None
-        n_in, n_out = net.sizes[0], net.sizes[-1]
-        if data.X.shape[1] != n_in:
-            raise SpecError(f"network.sizes[0] is {n_in} but data {data.name!r} has {data.X.shape[1]} features")
+        n_out = net.output_shape[0]
+        sample = tuple(data.X.shape[1:])
+        if isinstance(net, sn.MLP):
+            if sample != net.input_shape:
+                has = f"{sample[0]} features" if len(sample) == 1 else (
+                    f"image samples of shape {list(sample)} (declare them with network.input_shape and layers)")
+                raise SpecError(f"network.sizes[0] is {net.input_shape[0]} but data {data.name!r} has {has}")
+            outputs = f"network.sizes[-1] is {n_out}"
+        else:
+            if sample != net.input_shape:
+                hint = ""
+                if int(np.prod(sample)) == int(np.prod(net.input_shape)):
+                    hint = (" (the same number of values: for the digits set use data.as_images = true, or give the network "
+                            f"input_shape = {list(sample)} and a flatten layer)")
+                raise SpecError(f"network.input_shape is {list(net.input_shape)} but data {data.name!r} has samples of "
+                                f"shape {list(sample)}{hint}")
+            outputs = f"the network's last layer has {n_out} outputs"
         if data.y.shape[1] != n_out:
-            raise SpecError(f"network.sizes[-1] is {n_out} but data {data.name!r} has {data.y.shape[1]} target columns")
+            raise SpecError(f"{outputs} but data {data.name!r} has {data.y.shape[1]} target columns")
         batch_size = self.scenario.run["batch_size"]
         if batch_size is not None and batch_size > data.n_samples:
             raise SpecError(f"run.batch_size is {batch_size} but data {data.name!r} has only {data.n_samples} samples")
@@ -126,23 +141,39 @@ class _Run:
 
     def _wanted(self, driver: drivers.Driver) -> list[tuple[str, str, str | None, str]]:
         """(display name, backend, convention asked for, convention followed), reference first,
-        then the scenario's other backends, then the convention twins a pairing needs."""
+        then the scenario's other backends, then the convention twins a pairing needs. A
+        framework whose declared convention makes bit-identical updates to the reference's for
+        this optimizer (`conventions.coincide`, a dry run) follows the reference's: no twin."""
         scenario = self.scenario
         base = reference.get(scenario.reference).convention
         ordered = [scenario.reference] + [b for b in scenario.backends if b != scenario.reference]
         if not driver.uses_conventions:
             return [(name, name, None, base) for name in ordered]
-        wanted = [(name, name, base if name == "scratchnet" else None,
-                   base if name == "scratchnet" else reference.get(name).convention) for name in ordered]
+        followed = {name: base if name == "scratchnet" else self._followed(name, base) for name in ordered}
+        wanted = [(name, name, base if name == "scratchnet" else None, followed[name]) for name in ordered]
         for name in scenario.backends:
-            convention = reference.get(name).convention
-            if name != "scratchnet" and convention != base:
-                twin = reference.twin_name(convention)
+            if followed[name] != base:
+                twin = reference.twin_name(followed[name])
                 if twin not in [w[0] for w in wanted]:
-                    wanted.append((twin, "scratchnet", convention, convention))
+                    wanted.append((twin, "scratchnet", followed[name], followed[name]))
                 if "scratchnet" not in [w[0] for w in wanted]:
                     wanted.append(("scratchnet", "scratchnet", base, base))
         return wanted
+
+    def _followed(self, name: str, base: str) -> str:
+        """The convention backend `name` is paired by: its declared one, or the reference's when
+        the two coincide for this scenario's optimizer (recorded in extras["twins_skipped"])."""
+        declared = reference.get(name).convention
+        scenario = self.scenario
+        if declared == base or declared not in sn.optim.CONVENTIONS or not conventions.coincide(
+                scenario.optimizer["name"], scenario.optimizer_options, base, declared, scenario.dtype) or not (
+                conventions.layers_coincide(scenario.network, base, declared)):
+            return declared
+        self.extras.setdefault("twins_skipped", {})[name] = (
+            f"scratchnet's {scenario.optimizer['name']} makes bit-identical updates in the {base} and {declared} "
+            f"conventions for these options (dry run), so {name} is judged exactly against {scenario.reference} "
+            f"without a scratchnet[{declared}] twin")
+        return base
 
     def _build(self, driver: drivers.Driver) -> list[tuple[str, str, str]]:
         """Build every lane (isolated); return the pairings (checked, reference, kind).

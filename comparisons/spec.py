@@ -3,7 +3,7 @@
 ```toml
 name = "xor-sigmoid-sgd"
 description = "..."
-[network]            # sizes, activations, init (name or table), bias
+[network]            # sizes, activations, init (name or table), bias -- or input_shape + layers, init
 [loss]               # name, reduction, scale, l2
 [optimizer]          # name + options in scratchnet.optim names (lr, momentum, beta_1, ...)
 [data]               # name + scratchnet.data options
@@ -11,6 +11,19 @@ description = "..."
 [tolerances.float64] # optional overrides: free = {rtol = 1e-8, atol = 1e-12}, anchored = {...}
 reason = "why the override is needed"
 ```
+A network of other layers than dense ones is a layer list (`scratchnet.layers`), as
+`scratchnet.Network.spec()` writes it::
+
+    [network]
+    input_shape = [1, 8, 8]            # channels, height, width
+    layers = [
+      {type = "conv2d", filters = 6, kernel_size = 3, padding = 1, activation = "relu"},
+      {type = "max_pool2d", pool_size = 2},
+      {type = "flatten"},
+      {type = "dense", units = 10, activation = "softmax"},
+    ]
+
+Dropout layers without a ``seed`` draw their masks from ``run.seed``.
 Specs are plain TOML/dicts: nothing is evaluated or unpickled. Every problem of a spec is reported
 at once, in one `SpecError` (its `problems` list one each); a TOML spec without `name` takes the
 file's stem as its name.
@@ -36,7 +49,7 @@ DTYPES = ("float32", "float64")
 GRADIENT_OPTIMIZERS = sn.optim.NAMES
 
 _SECTIONS: dict[str, dict[str, Any]] = {
-    "network": {"sizes": None, "activations": None, "init": "glorot_uniform", "bias": True},
+    "network": {"sizes": None, "activations": None, "init": "glorot_uniform", "bias": True, "input_shape": None, "layers": None},
     "loss": {"name": "squared_error", "reduction": "mean", "scale": 1.0, "l2": 0.0},
     "optimizer": {"name": None},
     "data": {"name": None},
@@ -165,7 +178,8 @@ class Scenario:
             suggested = set() if section in ("optimizer", "data") else problems.unknown_keys(section, given, defaults)
             merged = {**copy.deepcopy(defaults), **copy.deepcopy(dict(given))}
             for key in ("sizes", "activations", "name"):
-                if key in merged and merged[key] is None and key not in suggested:
+                layered = section == "network" and merged.get("layers") is not None  # input_shape + layers instead
+                if key in merged and merged[key] is None and key not in suggested and not layered:
                     problems.add(f"{section}.{key}: required")
             sections[section] = merged
         run, loss = sections["run"], sections["loss"]
@@ -186,7 +200,7 @@ class Scenario:
         if sections["optimizer"] is not None and sections["optimizer"]["name"] is not None:
             method = _check_optimizer(sections["optimizer"], run, valid_run, loss, problems)
         dtype = run["dtype"] if "dtype" in valid_run else "float64"
-        _check_network(sections["network"], loss, dtype, problems)
+        _check_network(sections["network"], loss, dtype, problems, method)
         if sections["data"] is not None:
             _check_data(sections["data"], problems)
         tolerances = _parse_tolerances(raw.get("tolerances", {}), problems)
@@ -257,12 +271,16 @@ class Scenario:
     def tolerance(self) -> Tolerance:
         return self.tolerances.get(self.dtype, self.mode)
 
-    def build_network(self) -> sn.MLP:
-        """The scratchnet network with the scenario's initial weights (seeded)."""
+    def build_network(self) -> sn.Network:
+        """The scratchnet network with the scenario's initial weights (seeded by ``run.seed``,
+        which also seeds the dropout masks): an `MLP` from sizes + activations, a `Network` from
+        input_shape + layers."""
         network, loss = self.network, self.loss
-        return sn.MLP(network["sizes"], network["activations"], loss=loss["name"], reduction=loss["reduction"],
-                      scale=loss["scale"], l2=loss["l2"], bias=network["bias"], dtype=self.dtype,
-                      init=network["init"], seed=self.run["seed"])
+        options = dict(loss=loss["name"], reduction=loss["reduction"], scale=loss["scale"], l2=loss["l2"],
+                       dtype=self.dtype, init=network["init"], seed=self.run["seed"])
+        if network.get("layers") is not None:
+            return sn.Network(network["layers"], network["input_shape"], **options)
+        return sn.MLP(network["sizes"], network["activations"], bias=network["bias"], **options)
 
     def load_data(self) -> sn.data.Dataset:
         """The data set; ``input_scaling = "mapminmax"`` maps each input column to [-1, 1] as
@@ -373,14 +391,27 @@ def _check_optimizer(optimizer: dict[str, Any], run: dict[str, Any] | None, vali
         problems.add("optimizer.lr: required (torch and Keras default learning rates differ)")
     options = {k: v for k, v in optimizer.items() if k != "name"}
     found: dict[str, str] = {}
-    for convention in sn.optim.CONVENTIONS:
-        # dampening is torch-only (Keras' SGD has none); the other options must suit both conventions
-        chosen = {k: v for k, v in options.items() if not (convention == "keras" and k == "dampening")}
+    for convention in _conventions_in_play(run, valid_run):
+        # dampening is torch-only (Keras' and optax's SGD have none); the other options must suit
+        # every convention the run's backends follow
+        chosen = {k: v for k, v in options.items() if not (convention != "torch" and k == "dampening")}
         for key, message in _option_problems("optimizer", _optimizer_builder(name, convention), chosen).items():
             found.setdefault(key, message)
     for message in found.values():
         problems.add(message)
     return name
+
+
+def _conventions_in_play(run: dict[str, Any] | None, valid_run: set[str]) -> tuple[str, ...]:
+    """The optimizer conventions the run's registered backends declare (scratchnet follows the
+    reference's); every convention when the backends are not known yet."""
+    if run is None or "backends" not in valid_run:
+        return tuple(sn.optim.CONVENTIONS)
+    declared = {reference.get(name).convention for name in [*run["backends"], run["reference"]]
+                if name in reference.names() and name != "scratchnet"}
+    if "scratchnet" in run["backends"] and run["reference"] == "scratchnet":
+        declared.add(reference.get("scratchnet").convention)
+    return tuple(c for c in sn.optim.CONVENTIONS if c in declared) or tuple(sn.optim.CONVENTIONS)
 
 
 def _optimizer_builder(name: str, convention: str) -> Callable[..., Any]:
@@ -454,15 +485,18 @@ def _network_error(**arguments: Any) -> str | None:
 
 
 def _check_network(network: dict[str, Any] | None, loss: dict[str, Any] | None, dtype: str,
-                   problems: _Problems) -> None:
+                   problems: _Problems, method: str | None = None) -> None:
     """Check each network and loss field on its own (with scratchnet's messages), then, when
     sizes and activations are valid, the network as a whole (layer counts, softmax placement,
-    loss vs last activation) with the valid fields."""
+    loss vs last activation) with the valid fields. A network given as input_shape + layers is
+    checked layer by layer, then as a whole (`_check_layers`); `method` is the optimizer's name
+    (None when unknown)."""
+    layered = network is not None and network.get("layers") is not None
     sections = {"network": network, "loss": loss}
     valid: dict[str, Any] = {}
     for argument, (section, key) in _NETWORK_FIELDS.items():
         table = sections[section]
-        if table is None:
+        if table is None or (layered and argument == "bias"):
             continue
         error = _network_error(**{argument: table[key]}, dtype=dtype)
         if error is None:
@@ -471,6 +505,13 @@ def _check_network(network: dict[str, Any] | None, loss: dict[str, Any] | None, 
             problems.add(f"{section}.{key}: {error}")
     if network is None:
         return
+    if layered:
+        _check_layers(network, dtype, valid, method, problems)
+        return
+    if network.get("input_shape") is not None:
+        problems.add("network.input_shape: goes with network.layers (a layer list); an MLP gives sizes + activations")
+    for key in ("input_shape", "layers"):  # an MLP keeps its plain form
+        network.pop(key, None)
     sizes, activations = network["sizes"], network["activations"]
     sizes_valid = activations_valid = False
     if sizes is not None:
@@ -495,6 +536,50 @@ def _check_network(network: dict[str, Any] | None, loss: dict[str, Any] | None, 
             sn.MLP(sizes, activations, dtype=dtype, **valid)
         except (TypeError, ValueError) as error:
             problems.add(f"network/loss: {error}")
+
+
+def _check_layers(network: dict[str, Any], dtype: str, valid: Mapping[str, Any], method: str | None,
+                  problems: _Problems) -> None:
+    """A network given as input_shape + layers: each layer on its own (``network.layers[2]:
+    ...``), then the whole network with the valid loss fields (shapes that do not fit name their
+    layer). Levenberg-Marquardt needs layers that act on each sample separately."""
+    for key in ("sizes", "activations"):
+        if network.get(key) is not None:
+            problems.add(f"network.{key}: a network with layers takes input_shape + layers; remove {key} "
+                         "(or give sizes + activations without layers)")
+    for key in ("sizes", "activations", "bias"):  # each layer has its own bias
+        network.pop(key, None)
+    input_shape = None
+    if network.get("input_shape") is None:
+        problems.add("network.input_shape: required with layers, e.g. [1, 8, 8] (channels, height, width) or [64]")
+    else:
+        try:
+            input_shape = sn.layers.check_input_shape(network["input_shape"])
+        except ValueError as error:
+            problems.add(f"network.input_shape: {error}")
+    specs = network["layers"]
+    if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, (list, tuple)) or not specs:
+        problems.add(f"network.layers: must be a non-empty list of layer tables such as {{type = \"dense\", units = 3}}, "
+                     f"got {specs!r}")
+        return
+    layers = []
+    for index, spec in enumerate(specs):
+        try:
+            layers.append(sn.layers.layer_from_spec(spec))
+        except (TypeError, ValueError) as error:
+            problems.add(f"network.layers[{index}]: {error}")
+    if input_shape is None or len(layers) != len(specs):
+        return
+    try:
+        net = sn.Network(layers, input_shape, dtype=dtype, **valid)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        problems.add(f"network.{message}" if message.startswith("layers[") else f"network/loss: {message}")
+        return
+    if method == "lm" and any(isinstance(layer, sn.layers.BatchNorm) for layer in net.layers):
+        problems.add("optimizer.name: lm needs layers that act on each sample separately (dense, conv2d, pooling, flatten, "
+                     "dropout); batch_norm in training mode couples the samples of a batch, so its residual Jacobian "
+                     "has no per-sample form: use tnc, lbfgs or cg")
 
 
 def _check_data(data: dict[str, Any], problems: _Problems) -> None:

@@ -94,11 +94,18 @@ class DoctorTolerance:
       are bitwise equal in any dtype.
     * ``distinct_factors_rtol`` 1e-6: per-row/column factors that differ by more than this are
       "each row/column has its own factor" (equal ones would have made the tensor `scaled`).
-    * ``own_loss_rtol`` 1e-5 / 1e-2, ``own_loss_floor`` 1e-6: the user's gradient against central
-      differences of the user's own loss (`own_loss`). The 5-point stencil with
-      ``h = eps**(1/5)`` has error ~eps**(4/5): ~3e-13 in float64 and ~3e-6 in float32 relative to
-      the loss, amplified by curvature, hence the margins. Gradient entries below
-      ``own_loss_floor * max(1, |loss|)`` are at the stencil's noise level and count as 0.
+    * ``own_loss_rtol`` 1e-5 / 1e-2, ``own_loss_noise_margin`` 100, ``own_loss_resolve_margin`` 10:
+      the user's gradient against central differences of the user's own loss (`own_loss`). The
+      5-point stencil's step starts at ``h = eps**(1/5) * max(1, |t|)`` and shrinks to fit between
+      the ReLU kinks of the point (`comparisons.doctor.numeric`; at cs231n's 1e-4 weights it ends
+      near 1e-5), so its error is measured for the values it used, not assumed: rounding
+      ``1.5 * eps * max|loss values| / h``, of which up to ``own_loss_noise_margin`` times counts as
+      agreement (a loss summed over a batch carries a few eps more than one rounding), plus a
+      truncation estimate (the 5-point against the 3-point difference at the same h); rtol covers
+      the ~eps**(4/5) relative truncation amplified by curvature. A tensor whose checked entries
+      (yours, the reference's and the differences) all stay below ``own_loss_resolve_margin``
+      times that error is *unresolved*: central differences cannot tell its gradient from 0 at
+      this point, and the doctor says so instead of claiming agreement.
     * ``l2_match`` rtol 1e-5, atol 1e-8 (`numpy.isclose`'s defaults, kept from the doctor's
       first version): a penalty coefficient fitted to the user's gradients that equals the
       declared l2 is not offered as a mistake.
@@ -116,7 +123,8 @@ class DoctorTolerance:
     informative_fraction: float = 1e-8
     equal_entries_rtol: float = 1e-12
     distinct_factors_rtol: float = 1e-6
-    own_loss_floor: float = 1e-6
+    own_loss_noise_margin: float = 100.0
+    own_loss_resolve_margin: float = 10.0
     l2_match: Tolerance = Tolerance(rtol=1e-5, atol=1e-8)
     momentum_margin: float = 1e-3
 
@@ -143,9 +151,15 @@ class DoctorTolerance:
         """Two fitted factors (two calls, two tensors) against each other."""
         return Tolerance(rtol=self.factor_rtol * self.repeat_margin, atol=0.0)
 
-    def own_loss(self, loss: float) -> Tolerance:
-        """Gradient entries against central differences of the user's own loss `loss`."""
-        return Tolerance(rtol=self.own_loss_rtol, atol=self.own_loss_rtol * self.own_loss_floor * max(1.0, abs(float(loss))))
+    def own_loss(self, noise: float) -> Tolerance:
+        """Gradient entries against central differences of the user's own loss whose measured
+        rounding error (largest over the entries checked) is `noise`."""
+        return Tolerance(rtol=self.own_loss_rtol, atol=self.own_loss_noise_margin * float(noise))
+
+    def own_loss_resolved(self, scale: float, error: float) -> bool:
+        """Central differences whose allowed error (`own_loss(...).atol` plus truncation) is
+        `error` can judge gradients of size `scale`."""
+        return float(scale) > self.own_loss_resolve_margin * float(error)
 
 
 DOCTOR: dict[str, DoctorTolerance] = {

@@ -268,6 +268,7 @@ class UserBackend:
         self.layout = NetworkLayout(self.spec, user.mapping, shapes)
         self.target = user.load() if target is None else target
         self.lr = problem.optimizer.options.get("lr")
+        self.optimizer_name = problem.optimizer.name
         self.plain_sgd = problem.optimizer.name == "sgd" and not any(
             problem.optimizer.options.get(key) for key in ("momentum", "weight_decay", "nesterov"))
         self.steps_taken = 0
@@ -390,6 +391,7 @@ class UserBackend:
             captured["new"] = inputs if returned is None else returned
             return returned
 
+        recording.__name__ = getattr(original, "__name__", "step_fn")
         self.code.fn = recording
         try:
             evaluation = self.code.evaluate(params, X_user, y_user, call)
@@ -457,6 +459,8 @@ class UserBackend:
         from comparisons.doctor import diagnose
 
         params, X_user, y_user = snapshot
+        if self.user.kind != "grad" and self.optimizer_name != "sgd":
+            return None  # (old - new) / lr is the gradient for SGD only: no honest gradient diagnosis
         if self.user.kind == "grad":
             return diagnose(self.spec, params, X_user, y_user, mapping=self.user.mapping or None,
                             grad_fn=self._grad_fn(), samples_as_columns=self.user.samples_as_columns, lr=self.lr)

@@ -1,4 +1,4 @@
-"""Reference backends: PyTorch, Keras (TensorFlow) and scratchnet behind one protocol, in one registry.
+"""Reference backends: PyTorch, Keras (TensorFlow), JAX/optax and scratchnet behind one protocol, in one registry.
 
 Frameworks are imported lazily, inside their own module only. `create(name, problem)` builds a
 registered backend by name; a missing framework raises `MissingFramework` naming the extra to
@@ -9,17 +9,25 @@ from __future__ import annotations
 from reference.protocol import Backend, MissingFramework, OptimizerSpec, Problem, StepRecord
 from reference.registry import BackendInfo, create, get, names, register, twin_name, unregister, with_jacobian
 
+
+def _jax_settings(jit: bool) -> dict:
+    from reference.jax_backend import NOJIT_SETTINGS, SETTINGS  # imports no JAX (JAX is imported when a backend is built)
+
+    return dict(SETTINGS if jit else NOJIT_SETTINGS)
+
+
 register(BackendInfo(
     "scratchnet", convention="torch", factory="reference.scratchnet_backend:ScratchnetBackend",
     packages=("numpy", "scipy"),
-    settings={"optimizer_conventions": "torch | keras (scratchnet.optim, operation for operation)"},
+    settings={"optimizer_conventions": "torch | keras | optax (scratchnet.optim, operation for operation)"},
     description="the NumPy network under test (follows the reference's optimizer convention)",
     jacobian="reference.scratchnet_backend:jacobian_provider",
 ))
 register(BackendInfo(
     "torch", convention="torch", factory="reference.torch_backend:TorchBackend",
     packages=("torch",),
-    settings={"torch_optimizer_path": "single-tensor (foreach=False)", "torch_dtype": "problem dtype (float64 exact)"},
+    settings={"torch_optimizer_path": "single-tensor (foreach=False)", "torch_dtype": "problem dtype (float64 exact)",
+              "OMP_WAIT_POLICY": "PASSIVE before torch's first import unless set (idle OpenMP threads sleep)"},
     description="PyTorch nn.Linear stack, torch.optim, autograd",
     jacobian="reference.torch_jacobian:jacobian_provider",
 ))
@@ -30,6 +38,19 @@ register(BackendInfo(
               "tf_threads": "intra/inter-op 1", "keras_hyperparameters": "np.float64",
               "keras_step": "tf.function (graph mode, no XLA)", "keras_l2": "float64-exact regularizer"},
     description="Keras 3 Sequential of Dense layers on TensorFlow, keras.optimizers",
+))
+
+register(BackendInfo(
+    "jax", convention="optax", factory="reference.jax_backend:JaxBackend",
+    packages=("jax", "jaxlib", "optax"), settings=_jax_settings(jit=True),
+    description="JAX (jax.nn, optax.losses, jax.value_and_grad) with optax optimizers, float64, jit on",
+    jacobian="reference.jax_backend:jacobian_provider",
+))
+register(BackendInfo(
+    "jax_nojit", convention="optax", factory="reference.jax_backend:JaxNoJitBackend",
+    packages=("jax", "jaxlib", "optax"), settings=_jax_settings(jit=False),
+    description="the jax backend with jit off (op by op, jax.disable_jit): jit may reorder and fuse operations",
+    jacobian="reference.jax_backend:jacobian_provider_nojit",
 ))
 
 __all__ = ["Backend", "BackendInfo", "MissingFramework", "OptimizerSpec", "Problem", "StepRecord",

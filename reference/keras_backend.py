@@ -1,4 +1,4 @@
-"""Keras 3 backend on TensorFlow: a `Sequential` of `Dense` layers, one step =
+"""Keras 3 backend on TensorFlow: the problem's layers as Keras layers, one step =
 `GradientTape` + `optimizer.apply`, compiled with `tf.function` (graph mode, no XLA).
 
 Exactness set-up (shared/research/conventions.md §0, §5):
@@ -16,11 +16,26 @@ Exactness set-up (shared/research/conventions.md §0, §5):
   attribute (0.2 becomes 0.2 - 2.98e-9).
 Layers: each scratchnet layer kind maps to Keras through one entry of `LAYERS` (dense:
 `keras.layers.Dense`; Keras kernels are (in, out): the canonical layout, no transpose).
+
+Images: TensorFlow's CPU convolution supports channels-last only, so the model runs
+channels-last, as Keras users write it, and this module converts at its boundary (`_Layout`):
+inputs (batch, C, H, W) go in as (batch, H, W, C); conv kernels (out, in, kh, kw) are Keras'
+(kh, kw, in, out); Keras' `Flatten` of (H, W, C) orders features (h, w, c), not the canonical
+(c, h, w), so every parameter or state indexed by the features after a flatten (a dense layer's
+weight rows, batch-norm vectors) is permuted, as each table entry declares (`feature_axes`), and
+so are dropout masks. Conv padding given as numbers is a `ZeroPadding2D` before a "valid"
+`Conv2D` ("same" is Keras' own: TensorFlow's rule, as scratchnet's). Batch norm is
+`BatchNormalization(axis=-1)`: Keras' momentum is the weight of the old statistic, so a
+canonical momentum m is passed as 1 - m; unset momentum and eps take Keras' defaults (0.99,
+1e-3); moving_mean / moving_variance are the canonical running_mean / running_var. Dropout is a
+layer that multiplies by the mask `scratchnet.layers.dropout_mask` draws for the backend's step
+(fed to the compiled step as an input), so Keras drops the units every other backend drops.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -130,12 +145,104 @@ class KerasLayer:
     included, with `regularizer` (None without L2) on the slots the scratchnet layer declares
     `regularized`; `variables` maps each canonical slot to its Keras variable name, in canonical
     order; `to_keras` / `to_canonical` convert a slot's array between the canonical layout and
-    Keras' (slots not listed have the same layout in both)."""
+    Keras' (slots not listed have the same layout in both). `state` maps each canonical state
+    slot to its Keras non-trainable variable. `feature_axes` ({slot: axis}, parameters and
+    state) names the axis indexed by the layer's input features, which Keras orders differently
+    after a `Flatten` of channels-last images (a dense layer's weight rows): the backend permutes
+    it (`_Layout.features`). `layout` says how Keras' activations are laid out after the layer:
+    ``"natural"`` (channels-last images, flat vectors as they are), ``"elementwise"`` (as its
+    input: batch norm, dropout) or ``"flatten"`` (its input's order, flattened)."""
 
     layer: Callable[..., Any]
     variables: Mapping[str, str]
     to_keras: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
     to_canonical: Mapping[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+    state: Mapping[str, str] = field(default_factory=dict)
+    feature_axes: Mapping[str, int] = field(default_factory=dict)
+    layout: str = "natural"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How Keras holds a canonical activation (batch, *shape): each Keras sample is the canonical
+    sample's flat entries taken in `order`, shaped `keras_shape`. Natural layouts: flat samples
+    as they are, images channels-last ((C, H, W) -> (H, W, C)); a flatten keeps its input's
+    order."""
+
+    shape: tuple[int, ...]
+    keras_shape: tuple[int, ...]
+    order: np.ndarray
+
+    @classmethod
+    def natural(cls, shape: tuple[int, ...]) -> "_Layout":
+        axes = (*range(1, len(shape)), 0)
+        return cls(tuple(shape), tuple(shape[axis] for axis in axes),
+                   np.arange(int(np.prod(shape))).reshape(shape).transpose(axes).ravel())
+
+    def flattened(self) -> "_Layout":
+        return _Layout((int(np.prod(self.shape)),), (int(np.prod(self.shape)),), self.order)
+
+    @property
+    def identity(self) -> bool:
+        return bool(np.array_equal(self.order, np.arange(self.order.size)))
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """Canonical index of each Keras feature (the last axis), None when they agree: only flat
+        samples from a flatten of images are permuted (image channels keep their order)."""
+        return None if len(self.shape) != 1 or self.identity else self.order
+
+    def to_keras(self, batch: np.ndarray) -> np.ndarray:
+        """Canonical (n, *shape) -> Keras (n, *keras_shape)."""
+        n = batch.shape[0]
+        if self.identity:  # e.g. one channel: channels-last is a reshape
+            return batch.reshape(n, *self.keras_shape)
+        return np.ascontiguousarray(batch.reshape(n, -1)[:, self.order].reshape(n, *self.keras_shape))
+
+    def to_canonical(self, batch: np.ndarray) -> np.ndarray:
+        """Keras (n, *keras_shape) -> canonical (n, *shape)."""
+        n = batch.shape[0]
+        if self.identity:
+            return batch.reshape(n, *self.shape)
+        out = np.empty((n, self.order.size), dtype=batch.dtype)
+        out[:, self.order] = batch.reshape(n, -1)
+        return out.reshape(n, *self.shape)
+
+
+def _permuted(convert, features: np.ndarray | None, axis: int | None, to_keras: bool):
+    """A slot's conversion with its feature axis permuted (canonical order -> Keras' or back)."""
+    if features is None or axis is None:
+        return convert
+    if to_keras:
+        def forward(value):
+            taken = np.take(value, features, axis=axis)
+            return taken if convert is None else convert(taken)
+        return forward
+    inverse = np.argsort(features)
+
+    def backward(value):
+        return np.take(value if convert is None else convert(value), inverse, axis=axis)
+    return backward
+
+
+@lru_cache(maxsize=None)
+def _injected_dropout(keras):
+    class InjectedDropout(keras.layers.Layer):
+        """Dropout with the mask from outside: ``inputs * scale`` (the step's mask / (1 - rate),
+        `scratchnet.layers.dropout_scale`, in Keras' layout); without `scale` (eval, or the
+        symbolic build) the inputs pass through."""
+
+        def __init__(self, rate, **kwargs):
+            super().__init__(**kwargs)
+            self.rate = rate
+
+        def call(self, inputs, scale=None):
+            return inputs if scale is None else inputs * scale
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return InjectedDropout
 
 
 def _dense(keras, layer, input_shape, dtype, name, regularizer):
@@ -143,9 +250,50 @@ def _dense(keras, layer, input_shape, dtype, name, regularizer):
                               kernel_regularizer=regularizer, dtype=dtype, name=name)
 
 
+def _conv2d(keras, layer, input_shape, dtype, name, regularizer):
+    options = dict(strides=layer.stride, activation=_keras_activation(layer.activation, keras), use_bias=layer.bias,
+                   kernel_regularizer=regularizer, dtype=dtype)
+    pads = layer.pads(tuple(input_shape[1:]))
+    if layer.padding in ("valid", "same") or not any(pads):
+        padding = "same" if layer.padding == "same" else "valid"
+        return keras.layers.Conv2D(layer.filters, layer.kernel_size, padding=padding, name=name, **options)
+    top, bottom, left, right = pads
+    return keras.Sequential([keras.layers.ZeroPadding2D(((top, bottom), (left, right)), dtype=dtype, name=f"{name}_pad"),
+                             keras.layers.Conv2D(layer.filters, layer.kernel_size, padding="valid", name=f"{name}_conv", **options)],
+                            name=name)
+
+
+def _pool(class_name):
+    def build(keras, layer, input_shape, dtype, name, regularizer):
+        return getattr(keras.layers, class_name)(layer.pool_size, strides=layer.stride, padding="valid", dtype=dtype, name=name)
+    return build
+
+
+def _batch_norm(keras, layer, input_shape, dtype, name, regularizer):
+    options = {}
+    if layer.momentum is not None:
+        options["momentum"] = 1.0 - layer.momentum  # Keras weighs the old statistic
+    if layer.eps is not None:
+        options["epsilon"] = layer.eps
+    return keras.layers.BatchNormalization(axis=-1, dtype=dtype, name=name, **options)
+
+
 #: scratchnet layer kind -> Keras; a new layer type needs one entry here
 LAYERS: dict[str, KerasLayer] = {
-    "dense": KerasLayer(_dense, {"W": "kernel", "b": "bias"}),  # kernel (in, out) is the canonical W: no conversion
+    # kernel (in, out) is the canonical W; its rows follow the input features (permuted after a flatten)
+    "dense": KerasLayer(_dense, {"W": "kernel", "b": "bias"}, feature_axes={"W": 0}),
+    "conv2d": KerasLayer(_conv2d, {"K": "kernel", "b": "bias"},
+                         to_keras={"K": lambda K: K.transpose(2, 3, 1, 0)},  # (out, in, kh, kw) -> (kh, kw, in, out)
+                         to_canonical={"K": lambda k: k.transpose(3, 2, 0, 1)}),
+    "max_pool2d": KerasLayer(_pool("MaxPooling2D"), {}),
+    "avg_pool2d": KerasLayer(_pool("AveragePooling2D"), {}),
+    "flatten": KerasLayer(lambda keras, layer, input_shape, dtype, name, regularizer: keras.layers.Flatten(dtype=dtype, name=name),
+                          {}, layout="flatten"),
+    "batch_norm": KerasLayer(_batch_norm, {"gamma": "gamma", "beta": "beta"},
+                             state={"running_mean": "moving_mean", "running_var": "moving_variance"},
+                             feature_axes={"gamma": 0, "beta": 0, "running_mean": 0, "running_var": 0}, layout="elementwise"),
+    "dropout": KerasLayer(lambda keras, layer, input_shape, dtype, name, regularizer:
+                          _injected_dropout(keras)(layer.rate, dtype=dtype, name=name), {}, layout="elementwise"),
 }
 
 
@@ -182,6 +330,8 @@ class KerasBackend:
         keras.config.set_floatx(spec["dtype"])
         keras.config.set_dtype_policy(spec["dtype"])
         self.dtype = np.dtype(spec["dtype"])
+        self.steps_taken = 0  # the step whose dropout masks the next pass uses
+        self._state_to_keras = {}
         self._build_model(spec)
         self.set_params(problem.initial_params)
         self.optimizer = self._build_optimizer(problem.optimizer)
@@ -193,32 +343,55 @@ class KerasBackend:
         self._compile()
 
     def _build_model(self, spec) -> None:
-        """The Sequential model of the description's layers, each through its `LAYERS` entry, and
-        the canonical name and layout conversions of every trainable variable."""
+        """The Sequential model of the description's layers, each through its `LAYERS` entry, the
+        Keras layout of every activation, and the canonical name and layout conversions of every
+        trainable variable and layer-state variable."""
         import scratchnet as sn
 
         keras = self.keras
-        layers = sn.layers.layers_from_spec(spec["layers"])
+        layers = self.layers = sn.layers.layers_from_spec(spec["layers"])
         self.input_shape = sn.layers.check_input_shape(spec["input_shape"])
         shapes = sn.layers.input_shapes(layers, self.input_shape)
         self.output_shape = shapes[-1]
         entries = [layer_entry(layer) for layer in layers]
-        built = [
+        self.layouts = [_Layout.natural(self.input_shape)]  # per layer input, then the output
+        for entry, shape in zip(entries, shapes[1:]):
+            previous = self.layouts[-1]
+            self.layouts.append({"elementwise": previous, "flatten": previous.flattened()}.get(entry.layout, _Layout.natural(shape)))
+        built = self.built = [
             entry.layer(keras, layer, shape, spec["dtype"], sn.layers.layer_prefix(layer.kind, index),
                         _exact_l2(keras, spec["l2"]) if spec["l2"] else None)
             for index, (entry, layer, shape) in enumerate(zip(entries, layers, shapes))
         ]
-        self.model = keras.Sequential([keras.Input(self.input_shape, dtype=spec["dtype"]), *built])
+        self.model = keras.Sequential([keras.Input(self.layouts[0].keras_shape, dtype=spec["dtype"]), *built])
         self.names, self._to_keras, self._to_canonical = [], [], {}  # names and to_keras in model variable order
-        for layer, entry, keras_layer, names in zip(layers, entries, built, sn.layers.layer_param_names(layers)):
+        self.state_names, self._state_variables_of_layers = [], []
+        for layer, entry, keras_layer, names, state_names, layout in zip(
+                layers, entries, built, sn.layers.layer_param_names(layers), sn.layers.layer_state_names(layers), self.layouts):
+            features = layout.features
             slots = {variable: slot for slot, variable in entry.variables.items()}
             for variable in keras_layer.trainable_variables:
                 slot = slots[variable.name]
                 self.names.append(names[slot])
-                self._to_keras.append(entry.to_keras.get(slot))
-                self._to_canonical[names[slot]] = entry.to_canonical.get(slot)
+                axis = entry.feature_axes.get(slot)
+                self._to_keras.append(_permuted(entry.to_keras.get(slot), features, axis, True))
+                self._to_canonical[names[slot]] = _permuted(entry.to_canonical.get(slot), features, axis, False)
+            state_slots = {variable: slot for slot, variable in entry.state.items()}
+            for variable in keras_layer.non_trainable_variables:
+                if variable.name in state_slots:
+                    slot = state_slots[variable.name]
+                    self.state_names.append(state_names[slot])
+                    self._state_variables_of_layers.append(variable)
+                    axis = entry.feature_axes.get(slot)
+                    self._state_to_keras[state_names[slot]] = _permuted(None, features, axis, True)
+                    self._to_canonical[state_names[slot]] = _permuted(None, features, axis, False)
         if self.names != sn.layers.param_names(layers):
             raise ValueError(f"Keras orders the variables {self.names}, not in the canonical order {sn.layers.param_names(layers)}")
+        if sorted(self.state_names) != sorted(sn.layers.state_names(layers)):
+            raise ValueError(f"Keras holds the layer state {self.state_names}, not {sn.layers.state_names(layers)}")
+        # layers that draw (dropout): the Keras shape of each draw, in layer order
+        self._draws = [(index, layout) for index, (layer, layout) in enumerate(zip(layers, self.layouts))
+                       if type(layer).draws is not sn.layers.Layer.draws]
 
     def _build_optimizer(self, optimizer_spec):
         class_name, mapping = _OPTIMIZERS[optimizer_spec.name]
@@ -242,9 +415,21 @@ class KerasBackend:
         optimizer.build(self.model.trainable_variables)
         return optimizer
 
-    def _loss(self, X, y):
+    def _forward(self, X, scales=(), training: bool = True):
+        """The model's output (Keras layout) for X (Keras layout); `scales` are the dropout
+        layers' masks in layer order (Keras layout), used in training only."""
+        current = X
+        scales = dict(zip((index for index, _ in self._draws), scales))
+        for index, keras_layer in enumerate(self.built):
+            if index in scales:
+                current = keras_layer(current, scale=scales[index]) if training else current
+            else:
+                current = keras_layer(current, training=training)
+        return current
+
+    def _loss(self, X, y, *scales):
         ops, spec = self.keras.ops, self.spec
-        output = self.model(X, training=True)
+        output = self._forward(X, scales)
         name = spec["loss"]
         if name == "squared_error":
             total = ops.sum(ops.square(output - y))
@@ -263,35 +448,54 @@ class KerasBackend:
             loss = loss + ops.sum(ops.stack(self.model.losses))
         return loss
 
-    def _loss_and_grad_tensors(self, X, y):
+    def _loss_and_grad_tensors(self, X, y, *scales):
         with self.tf.GradientTape() as tape:
-            loss = self._loss(X, y)
+            loss = self._loss(X, y, *scales)
         return loss, tape.gradient(loss, self.model.trainable_variables)
 
-    def _train_step(self, X, y):
-        """One update; returns loss and gradients (before it), weights, optimizer state and
-        iteration count (after it) as tensors, so that reading them costs no variable reads."""
+    def _train_step(self, X, y, *scales):
+        """One update; returns loss and gradients (before it), weights, optimizer state, layer
+        state and iteration count (after it) as tensors, so that reading them costs no variable
+        reads."""
         tf = self.tf
-        loss, grads = self._loss_and_grad_tensors(X, y)
+        loss, grads = self._loss_and_grad_tensors(X, y, *scales)
         self.optimizer.apply(grads, self.model.trainable_variables)
         weights = [tf.identity(v) for v in self.model.trainable_variables]
         state = [tf.identity(v) for _, v in self._state_variables]
-        return loss, grads, weights, state, tf.identity(self.optimizer.iterations)
+        layer_state = [tf.identity(v) for v in self._state_variables_of_layers]
+        return loss, grads, weights, state, layer_state, tf.identity(self.optimizer.iterations)
 
     def _compile(self):
         """The step and the gradient evaluation as `tf.function`s (graph mode, one trace for
         every batch size): about 3x faster than eager, and exact (the catalog's anchored float64
         parity is unchanged)."""
         tf = self.tf
-        signature = [tf.TensorSpec([None, *self.input_shape], self.dtype.name),
-                     tf.TensorSpec([None, *self.output_shape], self.dtype.name)]
+        signature = [tf.TensorSpec([None, *self.layouts[0].keras_shape], self.dtype.name),
+                     tf.TensorSpec([None, *self.layouts[-1].keras_shape], self.dtype.name),
+                     *[tf.TensorSpec([None, *layout.keras_shape], self.dtype.name) for _, layout in self._draws]]
         self._compiled_step = tf.function(self._train_step, input_signature=signature)
         self._compiled_gradients = tf.function(self._loss_and_grad_tensors, input_signature=signature)
 
     def _tensors(self, X, y):
+        """X, y and the dropout masks of the backend's next step, as Keras-layout tensors."""
         tf = self.tf
-        return (tf.constant(np.ascontiguousarray(X, dtype=self.dtype)),
-                tf.constant(np.ascontiguousarray(y, dtype=self.dtype)))
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        scales = [layout.to_keras(self.layers[index].draws(self.steps_taken, index, (X.shape[0], *layout.shape), self.dtype)["scale"])
+                  for index, layout in self._draws]
+        return (tf.constant(self.layouts[0].to_keras(X)),
+                tf.constant(self.layouts[-1].to_keras(np.ascontiguousarray(y, dtype=self.dtype))),
+                *[tf.constant(scale) for scale in scales])
+
+    def predict(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """The model's output for canonical X, canonical layout; eval mode (running statistics, no
+        dropout) unless `training` (then the masks of the next step; the state is restored)."""
+        tensors = self._tensors(X, np.zeros((len(X), *self.output_shape)))
+        saved = self.get_params()
+        try:
+            output = self._forward(tensors[0], tensors[2:], training=training)
+        finally:
+            self.set_params(saved)
+        return self.layouts[-1].to_canonical(_numpy(output, self.dtype))
 
     def _canonical(self, tensors) -> Params:
         return {name: self._canonical_like(name, tensor) for name, tensor in zip(self.names, tensors)}
@@ -304,20 +508,30 @@ class KerasBackend:
         return value if convert is None else np.ascontiguousarray(convert(value))
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
-        loss, grads, weights, state, iterations = self._compiled_step(*self._tensors(X, y))
+        loss, grads, weights, state, layer_state, iterations = self._compiled_step(*self._tensors(X, y))
+        self.steps_taken += 1
         state = {key: self._canonical_like(key.rpartition("/")[0], value) for (key, _), value in zip(self._state_variables, state)}
+        state.update((name, self._canonical_like(name, value)) for name, value in zip(self.state_names, layer_state))
         return StepRecord(int(iterations), float(loss), self._canonical(grads), self._canonical(weights), state)
 
     def get_params(self) -> Params:
-        return self._canonical(self.model.trainable_variables)
+        """Parameters, then layer state (running statistics), canonical names, copies."""
+        return {**self._canonical(self.model.trainable_variables),
+                **{name: self._canonical_like(name, variable) for name, variable in zip(self.state_names, self._state_variables_of_layers)}}
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        """Parameters (every one) and layer state (when given: anchoring carries it)."""
         for name, variable, convert in zip(self.names, self.model.trainable_variables, self._to_keras):
             value = np.asarray(params[name])
             variable.assign(np.ascontiguousarray(value if convert is None else convert(value), dtype=self.dtype))
+        for name, variable in zip(self.state_names, self._state_variables_of_layers):
+            if name in params:
+                convert = self._state_to_keras[name]
+                value = np.asarray(params[name])
+                variable.assign(np.ascontiguousarray(value if convert is None else convert(value), dtype=self.dtype))
 
     def loss_and_grads(self, params, X, y):
-        saved = self.get_params()
+        saved = self.get_params()  # the state too: a training-mode pass moves batch norm's moving statistics
         try:
             self.set_params(params)
             loss, grads = self._compiled_gradients(*self._tensors(X, y))

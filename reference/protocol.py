@@ -89,10 +89,13 @@ class Backend(Protocol):
         """One optimizer step on the batch (X (batch, in), y (batch, out))."""
 
     def get_params(self) -> Params:
-        """Current parameters, canonical layout, copies."""
+        """Current parameters, canonical layout, copies; then the layer state (batch-norm
+        running statistics, ``batch_norm_1.running_mean``) if the network has any, so that
+        anchoring carries it."""
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        """Overwrite the parameters (canonical layout); optimizer state is kept."""
+        """Overwrite the parameters (canonical layout) and the layer state entries given;
+        optimizer state is kept."""
 
     def loss_and_grads(self, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         """Loss and gradients at `params` without changing the model or optimizer."""

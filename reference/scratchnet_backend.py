@@ -1,4 +1,10 @@
-"""scratchnet as a backend, following the optimizer convention of the framework it is paired with."""
+"""scratchnet as a backend, following the optimizer convention of the framework it is paired with
+(and that framework's layer conventions: batch norm's defaults and running variance).
+
+Layer state (batch-norm running statistics) is updated by `step` only, recorded in
+``StepRecord.state`` under canonical names (``batch_norm_1.running_mean``) beside the optimizer
+slots, and travels with the parameters through `get_params` / `set_params` (anchoring). Dropout
+masks are those of the network's step counter (`scratchnet.layers.dropout_mask`)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -18,25 +24,34 @@ class ScratchnetBackend:
     def __init__(self, problem: Problem, convention: str = "torch"):
         self.name = "scratchnet" if convention == "torch" else f"scratchnet[{convention}]"
         self.convention = convention
-        self.net = build_network(problem)
+        self.net = build_network(problem).set_convention(convention)
         self.optimizer = sn.optim.get(problem.optimizer.name, convention=convention, **problem.optimizer.options)
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
-        loss, grads = self.net.loss_and_grads_checked(X, y, self.net.params)
+        loss, grads = self.net.loss_and_grads_checked(X, y, self.net.params, update_state=True)
         self.optimizer.step(self.net.params, grads)
         state = {
             f"{name}/{slot}": value.copy()
             for name, slots in self.optimizer.state.items()
             for slot, value in slots.items()
         }
-        return StepRecord(self.optimizer.iterations, loss, grads, self.get_params(), state)
+        state.update((name, value.copy()) for name, value in self.net.state.items())
+        params = {name: value.copy() for name, value in self.net.params.items()}
+        return StepRecord(self.optimizer.iterations, loss, grads, params, state)
 
     def get_params(self) -> Params:
-        return {name: value.copy() for name, value in self.net.params.items()}
+        """Parameters, then layer state (running statistics), canonical names, copies."""
+        out = {name: value.copy() for name, value in self.net.params.items()}
+        out.update((name, value.copy()) for name, value in self.net.state.items())
+        return out
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        for name, value in self.net.check_params(params).items():
+        """Parameters (every one) and layer state (when given: anchoring carries it)."""
+        state = {name: value for name, value in params.items() if name in self.net.state}
+        for name, value in self.net.check_params({k: v for k, v in params.items() if k not in state}).items():
             self.net.params[name][...] = value
+        if state:
+            self.net.set_state({**self.net.state, **state})
 
     def loss_and_grads(self, params, X, y):
         return self.net.loss_and_grads_checked(X, y, self.net.check_params(params))

@@ -1,8 +1,16 @@
 """PyTorch backend: the problem's layers as torch modules in the problem's dtype.
 
 Each scratchnet layer kind maps to torch through one entry of `LAYERS` (its module, its
-parameters and their layout conversions): dense is `nn.Linear` + the activation module, and
-torch `Linear.weight` is (out, in), so canonical W = weight.T. Losses use torch's own
+parameters, state buffers and their layout conversions): dense is `nn.Linear` + the activation
+module, and torch `Linear.weight` is (out, in), so canonical W = weight.T; conv2d is
+`nn.Conv2d` (its weight (out, in, kh, kw) is the canonical K; "same" or uneven padding pads
+explicitly first, TensorFlow's rule, which torch's ``padding="same"`` refuses for stride > 1),
+`nn.MaxPool2d`, `nn.AvgPool2d`, `nn.Flatten`, `nn.BatchNorm1d/2d` (buffers running_mean and
+running_var are the canonical state; momentum and eps left unset take torch's defaults) and,
+for dropout, a module that multiplies by the step's mask / (1 - rate) drawn by
+`scratchnet.layers.dropout_mask` (torch's own `nn.Dropout` draws from torch's generator, so no
+other backend could drop the same units). Modules stay in training mode; `TorchNetwork.step`
+is the step whose masks the next pass uses (`TorchBackend` sets it from its step count). Losses use torch's own
 functions with the matching reduction: `mse_loss`, `binary_cross_entropy_with_logits` (sigmoid
 output), `cross_entropy` with probability targets (softmax output; its 'mean' is the batch
 mean). L2 is added to the loss as `l2 * sum(W**2)` so it appears in `p.grad`, as in the
@@ -11,7 +19,11 @@ Optimizers run the single-tensor path (`foreach=False`), the CPU default.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import sys
+
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -20,6 +32,13 @@ from reference.protocol import MissingFramework, Params, Problem, StepRecord
 
 
 def import_torch():
+    """Import torch. Before its first import, OpenMP's idle threads are told to sleep instead of
+    spinning (``OMP_WAIT_POLICY=PASSIVE``, unless the environment already sets it): in a lockstep
+    run torch's OpenMP threads otherwise spin between steps on the cores NumPy's BLAS and
+    TensorFlow need next (torch steps measured 8.7x slower on 2 cores). Users need not know;
+    code that imported torch earlier keeps its own setting."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError as error:  # pragma: no cover - exercised where torch is absent
@@ -70,13 +89,81 @@ class TorchLayer:
     added separately); `params` maps each canonical slot to the module attribute holding it, in
     canonical order; `to_torch` / `to_canonical` convert a slot's array between the canonical
     layout and torch's (slots not listed have the same layout in both); `functional(torch, layer,
-    params, x)` is the module's computation on canonical-layout tensors (for `torch.func`)."""
+    params, x, **draws)` is the module's computation on canonical-layout tensors (for
+    `torch.func`; `draws` are the layer's `draws`, e.g. dropout's ``scale``, as tensors); `state`
+    maps each canonical state slot to the module buffer holding it (same layout)."""
 
     module: Callable[..., Any]
     params: Mapping[str, str]
     to_torch: Mapping[str, Callable[[Any], Any]]
     to_canonical: Mapping[str, Callable[[Any], Any]]
     functional: Callable[..., Any]
+    state: Mapping[str, str] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=None)
+def _modules(torch):
+    """Module classes the table needs beyond torch's own (defined once torch is imported)."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class PaddedConv2d(nn.Conv2d):
+        """`nn.Conv2d` after explicit zero padding (left, right, top, bottom): uneven padding, as
+        TensorFlow's "same" gives for even kernels or strides > 1."""
+
+        def __init__(self, pads, *args, **kwargs):
+            super().__init__(*args, padding=0, **kwargs)
+            self.pads = tuple(pads)
+
+        def forward(self, x):
+            return super().forward(F.pad(x, self.pads))
+
+    class InjectedDropout(nn.Module):
+        """Dropout with a mask from outside: ``x * scale``, where `TorchNetwork` sets ``scale``
+        (the step's mask / (1 - rate), `scratchnet.layers.dropout_scale`) before each pass."""
+
+        def __init__(self, rate: float):
+            super().__init__()
+            self.rate = rate
+            self.scale = None
+
+        def forward(self, x):
+            if not self.training:
+                return x
+            if self.scale is None or tuple(self.scale.shape) != tuple(x.shape):
+                raise RuntimeError("InjectedDropout needs the step's mask for this batch (TorchNetwork sets it)")
+            return x * self.scale
+
+    return PaddedConv2d, InjectedDropout
+
+
+def _conv2d(layer, input_shape, torch, dtype):
+    top, bottom, left, right = layer.pads(tuple(input_shape[1:]))
+    options = dict(stride=layer.stride, bias=layer.bias, dtype=dtype)
+    if (top, left) == (bottom, right):
+        return torch.nn.Conv2d(input_shape[0], layer.filters, layer.kernel_size, padding=(top, left), **options)
+    return _modules(torch)[0]((left, right, top, bottom), input_shape[0], layer.filters, layer.kernel_size, **options)
+
+
+def _conv2d_functional(torch, layer, params, x, **draws):
+    top, bottom, left, right = layer.pads(tuple(x.shape[2:]))
+    if (top, left) != (bottom, right):
+        x, top, left = torch.nn.functional.pad(x, (left, right, top, bottom)), 0, 0
+    return torch.nn.functional.conv2d(x, params["K"], params.get("b"), stride=layer.stride, padding=(top, left))
+
+
+def _batch_norm(layer, input_shape, torch, dtype):
+    if len(input_shape) > 3:
+        raise ValueError(f"the torch backend has batch_norm for inputs (features,), (channels, length) and "
+                         f"(channels, height, width), not {tuple(input_shape)}")
+    module = torch.nn.BatchNorm2d if len(input_shape) == 3 else torch.nn.BatchNorm1d
+    options = {key: value for key, value in (("momentum", layer.momentum), ("eps", layer.eps)) if value is not None}
+    return module(input_shape[0], dtype=dtype, **options)  # unset options: torch's defaults (0.1, 1e-5)
+
+
+def _batch_norm_functional(torch, layer, params, x, **draws):
+    """Training-mode batch norm (batch statistics), without running statistics."""
+    eps = 1e-5 if layer.eps is None else layer.eps
+    return torch.nn.functional.batch_norm(x, None, None, params["gamma"], params["beta"], training=True, eps=eps)
 
 
 #: scratchnet layer kind -> torch; a new layer type needs one entry here
@@ -86,7 +173,32 @@ LAYERS: dict[str, TorchLayer] = {
         params={"W": "weight", "b": "bias"},
         to_torch={"W": _transpose},  # Linear.weight is (out, in): canonical W = weight.T
         to_canonical={"W": _transpose},
-        functional=lambda torch, layer, params, x: torch.nn.functional.linear(x, params["W"].T, params.get("b")),
+        functional=lambda torch, layer, params, x, **draws: torch.nn.functional.linear(x, params["W"].T, params.get("b")),
+    ),
+    "conv2d": TorchLayer(  # Conv2d.weight (out, in, kh, kw) is the canonical K
+        module=_conv2d, params={"K": "weight", "b": "bias"}, to_torch={}, to_canonical={}, functional=_conv2d_functional,
+    ),
+    "max_pool2d": TorchLayer(
+        module=lambda layer, input_shape, torch, dtype: torch.nn.MaxPool2d(layer.pool_size, stride=layer.stride),
+        params={}, to_torch={}, to_canonical={},
+        functional=lambda torch, layer, params, x, **draws: torch.nn.functional.max_pool2d(x, layer.pool_size, layer.stride),
+    ),
+    "avg_pool2d": TorchLayer(
+        module=lambda layer, input_shape, torch, dtype: torch.nn.AvgPool2d(layer.pool_size, stride=layer.stride),
+        params={}, to_torch={}, to_canonical={},
+        functional=lambda torch, layer, params, x, **draws: torch.nn.functional.avg_pool2d(x, layer.pool_size, layer.stride),
+    ),
+    "flatten": TorchLayer(  # nn.Flatten is C order over (channels, height, width): the canonical order
+        module=lambda layer, input_shape, torch, dtype: torch.nn.Flatten(),
+        params={}, to_torch={}, to_canonical={}, functional=lambda torch, layer, params, x, **draws: x.flatten(1),
+    ),
+    "batch_norm": TorchLayer(
+        module=_batch_norm, params={"gamma": "weight", "beta": "bias"}, to_torch={}, to_canonical={},
+        functional=_batch_norm_functional, state={"running_mean": "running_mean", "running_var": "running_var"},
+    ),
+    "dropout": TorchLayer(
+        module=lambda layer, input_shape, torch, dtype: _modules(torch)[1](layer.rate),
+        params={}, to_torch={}, to_canonical={}, functional=lambda torch, layer, params, x, scale=None: x * scale,
     ),
 }
 
@@ -102,7 +214,9 @@ class TorchNetwork:
     """The model, the canonical <-> torch conversions and the loss, without an optimizer.
 
     `network` is the description `scratchnet.Network.spec()` (input_shape, layers, loss, ...);
-    each layer is built through its `LAYERS` entry."""
+    each layer is built through its `LAYERS` entry. `step` is the training step whose dropout
+    masks the next pass uses; `state_names` / `buffers` are the layer state (batch-norm running
+    statistics) under canonical names."""
 
     def __init__(self, network: Mapping, torch):
         import scratchnet as sn
@@ -124,6 +238,13 @@ class TorchNetwork:
         self.parameters = []
         self._to_torch, self._to_canonical = [], []  # per parameter: conversion or None
         self.regularized = []  # parameters under the L2 penalty (dense: the weights)
+        self.step = 0
+        self.numpy_dtype = np.dtype(network["dtype"])
+        self.state_names, self.buffers = [], []
+        for layer, entry, module, names in zip(self.layers, self.entries, self.modules, sn.layers.layer_state_names(self.layers)):
+            for slot, name in names.items():
+                self.state_names.append(name)
+                self.buffers.append(getattr(module, entry.state[slot]))
         for layer, entry, module, names in zip(self.layers, self.entries, self.modules, sn.layers.layer_param_names(self.layers)):
             for slot, name in names.items():
                 parameter = getattr(module, entry.params[slot])
@@ -135,11 +256,27 @@ class TorchNetwork:
                     self.regularized.append(parameter)
 
     def load(self, params: Mapping[str, np.ndarray]) -> None:
+        """Canonical parameters (every one) and layer state (the names given) into the modules."""
         torch = self.torch
         with torch.no_grad():
             for name, parameter, convert in zip(self.names, self.parameters, self._to_torch):
                 value = np.asarray(params[name])
                 parameter.copy_(torch.from_numpy(np.ascontiguousarray(value if convert is None else convert(value))))
+            for name, buffer in zip(self.state_names, self.buffers):
+                if name in params:
+                    buffer.copy_(torch.from_numpy(np.ascontiguousarray(params[name], dtype=self.numpy_dtype)))
+
+    def export_state(self) -> Params:
+        """The layer state (running statistics) under canonical names, copies."""
+        return {name: buffer.detach().cpu().numpy().copy() for name, buffer in zip(self.state_names, self.buffers)}
+
+    def train(self, mode: bool = True) -> "TorchNetwork":
+        """Training (True) or eval (False) mode of every module and of the scratchnet layers that
+        draw the masks; the backend itself always trains."""
+        for layer, module in zip(self.layers, self.modules):
+            layer.train(mode)
+            module.train(mode)
+        return self
 
     def canonical(self, position: int, tensor) -> np.ndarray:
         """A C-ordered NumPy copy of a tensor shaped like parameter `position` (its value, its
@@ -155,7 +292,9 @@ class TorchNetwork:
     def logits(self, X):
         current = X
         last = len(self.modules) - 1
-        for index, (module, activation) in enumerate(zip(self.modules, self.activations)):
+        for index, (layer, module, activation) in enumerate(zip(self.layers, self.modules, self.activations)):
+            for key, value in layer.draws(self.step, index, tuple(current.shape), self.numpy_dtype).items():
+                setattr(module, key, self.torch.from_numpy(value))
             current = module(current)
             if index < last and activation is not None:
                 current = activation(current)
@@ -233,6 +372,7 @@ class TorchBackend:
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
         self.optimizer.zero_grad(set_to_none=True)
+        self.network.step = self.steps_taken
         loss = self.network.loss(self._tensor(X), self._tensor(y))
         loss.backward()
         grads = self.network.export([p.grad for p in self.network.parameters])
@@ -242,18 +382,22 @@ class TorchBackend:
             for slot, value in self.optimizer.state.get(parameter, {}).items():
                 if slot != "step" and hasattr(value, "numpy"):
                     state[f"{name}/{slot}"] = self.network.canonical(position, value)
+        state.update(self.network.export_state())
         self.steps_taken += 1
-        return StepRecord(self.steps_taken, float(loss.detach()), grads, self.get_params(), state)
+        return StepRecord(self.steps_taken, float(loss.detach()), grads, self.network.export(), state)
 
     def get_params(self) -> Params:
-        return self.network.export()
+        """Parameters, then layer state (running statistics), canonical names, copies."""
+        return {**self.network.export(), **self.network.export_state()}
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        """Parameters (every one) and layer state (when given: anchoring carries it)."""
         self.network.load(params)
 
     def loss_and_grads(self, params, X, y):
-        saved = self.get_params()
+        saved = self.get_params()  # the state too: a training-mode pass moves batch norm's running statistics
         try:
+            self.network.step = self.steps_taken  # the masks of the next step
             self.network.load(params)
             for parameter in self.network.parameters:
                 parameter.grad = None

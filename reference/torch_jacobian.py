@@ -9,9 +9,14 @@ Conventions (as `scratchnet.MLP.residual_jacobian`): residuals r = (output - y).
 major, shape (m*k,); J = dr/dtheta, shape (m*k, P), by ``torch.func.jacrev`` over the flat
 vector; theta in ``scratchnet.params.flatten`` order (``dense_0.W`` (fan_in, fan_out), C order,
 then ``dense_0.b``, ...). Layers are their torch table entry's functional form (dense:
-``torch.nn.functional.linear(x, W.T, b)``) followed by the activation modules of
+``torch.nn.functional.linear(x, W.T, b)``, conv2d ``conv2d``, batch norm ``batch_norm`` with the
+batch statistics, dropout the mask of step 0 (the step a full-batch run stays at: its objective
+is one deterministic function)) followed by the activation modules of
 `reference.torch_backend.TorchNetwork` (``nn.Tanh``, ``nn.Sigmoid``, ...);
-the loss for `loss_and_grad_flat` is `TorchNetwork.loss` (torch's ``mse_loss`` etc.).
+the loss for `loss_and_grad_flat` is `TorchNetwork.loss` (torch's ``mse_loss`` etc.). The
+residual Jacobian exists for any layer list here (autograd), but Levenberg-Marquardt compares it
+with scratchnet's, which needs layers that act on each sample separately (not batch norm in
+training mode; `scratchnet.Network.residual_jacobian`).
 
 ``num_threads`` (default 1) is torch's intra-op thread count during each call, restored
 afterwards: one thread keeps reductions in one fixed order from run to run, and for these small
@@ -83,8 +88,11 @@ class TorchFlatNetwork:
             offset += size
         current = self.X
         network = self.network
-        for layer, entry, names, activation in zip(network.layers, network.entries, self._layer_names, network.activations):
-            current = entry.functional(self.torch, layer, {slot: pieces[name] for slot, name in names.items()}, current)
+        for index, (layer, entry, names, activation) in enumerate(
+                zip(network.layers, network.entries, self._layer_names, network.activations)):
+            draws = {key: self.torch.from_numpy(value)
+                     for key, value in layer.draws(network.step, index, tuple(current.shape), np.float64).items()}
+            current = entry.functional(self.torch, layer, {slot: pieces[name] for slot, name in names.items()}, current, **draws)
             if activation is not None:
                 current = activation(current)
         return current

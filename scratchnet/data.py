@@ -1,7 +1,9 @@
 """Data sets and batching.
 
 Every loader returns a `Dataset` with X of shape (n, features) and y of shape (n, outputs)
-(one-hot for classification) in float64. Names for `load`: ``xor``, ``and``, ``parity3``,
+(one-hot for classification) in float64; image sets can give X as channels-first images
+(n, channels, height, width) instead (``digits`` and ``mnist`` with ``as_images=True``; an
+``npz`` file whose X has more than two axes). Names for `load`: ``xor``, ``and``, ``parity3``,
 ``sin``, ``digits``, ``classification``, ``regression``, ``mnist`` (needs ``path``), ``npz``
 (needs ``path``).
 """
@@ -22,7 +24,8 @@ from scratchnet._checks import unknown_name
 
 @dataclass(frozen=True)
 class Dataset:
-    """X (n, features) and y (n, outputs), float64, plus integer labels for classification."""
+    """X (n, features) or channels-first images (n, channels, height, width), and y (n, outputs),
+    float64, plus integer labels for classification."""
 
     name: str
     X: np.ndarray
@@ -84,9 +87,12 @@ def sin(n_samples: int = 100, low: float = -np.pi, high: float = np.pi, noise: f
     return Dataset("sin", x, y, f"sin(x) on {n_samples} points in [{low:.4g}, {high:.4g}]")
 
 
-def digits(n_samples: int | None = None, scale: bool = True) -> Dataset:
+def digits(n_samples: int | None = None, scale: bool = True, as_images: bool = False) -> Dataset:
     """The UCI handwritten digits (1797 x 64, pixels 0..16; scaled to [0, 1] by default), one-hot
-    targets (n, 10). `n_samples` takes the first n rows."""
+    targets (n, 10). `n_samples` takes the first n rows. ``as_images=True`` gives X as 8x8
+    one-channel images (n, 1, 8, 8) (the 64 columns are the rows of the image, top first)."""
+    if not isinstance(as_images, (bool, np.bool_)):
+        raise TypeError(f"as_images must be true or false, got {as_images!r}")
     raw = resources.files("scratchnet").joinpath("datasets/digits.csv.gz").read_bytes()
     table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
     if n_samples is not None:
@@ -95,6 +101,8 @@ def digits(n_samples: int | None = None, scale: bool = True) -> Dataset:
         table = table[:n_samples]
     X = table[:, :-1] / (16.0 if scale else 1.0)
     labels = table[:, -1].astype(np.int64)
+    if as_images:
+        return Dataset("digits", X.reshape(-1, 1, 8, 8), one_hot(labels, 10), "UCI optical handwritten digits, 8x8 images", labels)
     return Dataset("digits", X, one_hot(labels, 10), "UCI optical handwritten digits, 8x8", labels)
 
 
@@ -149,9 +157,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
-def mnist(path: str | Path, kind: str = "train", n_samples: int | None = None) -> Dataset:
+def mnist(path: str | Path, kind: str = "train", n_samples: int | None = None, as_images: bool = False) -> Dataset:
     """MNIST from the four IDX files in `path` (``train-images-idx3-ubyte[.gz]`` etc.; kind is
-    ``train`` or ``t10k``): X (n, 784) in [0, 1], one-hot y (n, 10)."""
+    ``train`` or ``t10k``): X (n, 784) in [0, 1], or (n, 1, 28, 28) with ``as_images=True``,
+    one-hot y (n, 10)."""
     if kind not in ("train", "t10k"):
         raise unknown_name("MNIST kind", kind, ("train", "t10k"))
     folder = Path(path)
@@ -169,12 +178,15 @@ def mnist(path: str | Path, kind: str = "train", n_samples: int | None = None) -
     if n_samples is not None:
         images, labels = images[:n_samples], labels[:n_samples]
     X = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
+    if as_images:
+        X = X.reshape(images.shape[0], 1, *images.shape[1:])
     return Dataset("mnist", X, one_hot(labels, 10), f"MNIST {kind}", labels)
 
 
 def npz(path: str | Path, x_key: str = "X", y_key: str = "y") -> Dataset:
     """Arrays from a user's ``.npz`` file, loaded with ``allow_pickle=False`` (no code can run).
-    X must be 2-D; y is (n, k), or 1-D: integer labels become one-hot, floats one column."""
+    X is (samples, features) or channels-first images (samples, channels, height, width); y is
+    (n, k), or 1-D: integer labels become one-hot, floats one column."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"npz data file {str(path)!r} does not exist")
@@ -183,8 +195,9 @@ def npz(path: str | Path, x_key: str = "X", y_key: str = "y") -> Dataset:
         if missing:
             raise ValueError(f"{path} has no array {missing[0]!r} (arrays in the file: {archive.files})")
         X, y = archive[x_key], archive[y_key]
-    if X.ndim != 2:
-        raise ValueError(f"{path}: {x_key} must be 2-D (samples, features), got shape {X.shape}")
+    if X.ndim not in (2, 4):
+        raise ValueError(f"{path}: {x_key} must be (samples, features) or channels-first images (samples, channels, "
+                         f"height, width), got shape {X.shape}")
     labels = None
     if y.ndim == 1:
         if y.dtype.kind in "iu":

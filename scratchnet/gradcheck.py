@@ -5,9 +5,12 @@ The numerical derivative is the fourth-order central stencil
 (about 7e-4 in float64): truncation error O(h^4) and rounding error about ``eps |f| / h``, so
 relative errors near 1e-10 are typical, where the two-point stencil manages about 1e-7.
 
-An entry whose perturbation moves any ReLU/leaky-ReLU/ELU pre-activation across 0 sits on a
-kink, where no finite difference estimates the derivative: it is counted in ``kinks`` and left
-out of the error, not reported as a failure.
+An entry whose perturbation moves any ReLU/leaky-ReLU/ELU pre-activation across 0, or changes
+which element a max-pooling window passes on (`Layer.winners`: a tie or near-tie between
+window elements), sits on a kink, where no finite difference estimates the derivative: it is
+counted in ``kinks`` and left out of the error, not reported as a failure. The network is
+evaluated as its gradients are (training mode: batch statistics, the dropout masks of its next
+step, state unchanged; or eval mode), so dropout and batch norm are checked as smooth functions.
 
 Relative error per element: ``|analytic - numeric| / max(|analytic|, |numeric|, floor)`` with
 ``floor = 1e-4 * max(1, |loss|)``. The rounding noise of the stencil is about
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.layers import Layer
 from scratchnet.network import Network
 
 
@@ -69,6 +73,7 @@ def gradcheck(net: Network, X: Any, y: Any, tolerance: float = 1e-7) -> Gradchec
     params = {name: value.copy() for name, value in net.params.items()}
     loss, analytic = net.loss_and_grads_checked(X, y, params)
     kinked_layers = [i for i, a in enumerate(net.activations) if a.kinked]
+    kinked_layers = sorted({*kinked_layers, *(i for i, layer in enumerate(net.layers) if type(layer).winners is not Layer.winners)})
     base_signs = _signs(net, X, params, kinked_layers)
     eps = np.finfo(net.dtype).eps
     floor = 1e-4 * max(1.0, abs(loss))
@@ -100,10 +105,16 @@ def _loss(net: Network, X, y, params) -> float:
 
 
 def _signs(net: Network, X, params, layers) -> list[np.ndarray]:
+    """Per kinked layer: the signs of its activation's input, or which elements its windows
+    pass on (max pooling)."""
     if not layers:
         return []
-    zs, _ = net.forward(X, params)
-    return [zs[i] > 0 for i in layers]
+    zs, outs = net.forward(X, params)
+    signs = []
+    for i in layers:
+        winners = net.layers[i].winners(X if i == 0 else outs[i - 1])
+        signs.append(winners if winners is not None else zs[i] > 0)
+    return signs
 
 
 def _summarise(analytic: np.ndarray, numeric: np.ndarray, kink: np.ndarray, floor: float) -> ParamCheck:

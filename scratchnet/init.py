@@ -3,7 +3,11 @@
 Layers are initialised in order from the input side, W then b, so one seed gives one set of
 weights on every machine. W has the canonical shape (fan_in, fan_out); b has shape (fan_out,).
 Each layer class draws its own parameters (`scratchnet.layers.Layer.init_params`) through
-`Initializer.layer`; `initialize_layers` walks a network's layer list.
+`Initializer.layer` (dense) or `Initializer.kernel` (convolution kernels (out, in, kh, kw), with
+fan_in = in*kh*kw and fan_out = out*kh*kw as torch's ``_calculate_fan_in_and_fan_out`` and Keras'
+``compute_fans`` count them; the table's formulas apply with these fans and the bias has shape
+(out,)); `initialize_layers` walks a network's layer list. Batch norm starts at gamma = 1,
+beta = 0 and draws nothing.
 
 | name            | W                                        | b                          | follows |
 |-----------------|------------------------------------------|----------------------------|---------|
@@ -36,6 +40,14 @@ class Initializer:
         """Return (W of shape (fan_in, fan_out), b of shape (fan_out,)) in float64."""
         raise NotImplementedError
 
+    def kernel(self, shape: tuple[int, ...], fan_in: int, fan_out: int, activation: Activation,
+               rng: np.random.Generator) -> Pair:
+        """Return (K of `shape` (out, in, kh, kw), b of shape (out,)) in float64. This default
+        reshapes a dense draw with one unit per output channel (``layer(fan_in, out)``, W.T);
+        initializers whose formula only needs the fans draw K directly."""
+        weights, biases = self.layer(fan_in, shape[0], activation, rng)
+        return weights.T.reshape(shape), biases
+
     def options(self) -> dict[str, float]:
         return {}
 
@@ -51,6 +63,10 @@ class GlorotUniform(Initializer):
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-limit, limit, (fan_in, fan_out)), np.zeros(fan_out)
 
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape), np.zeros(shape[0])
+
 
 class GlorotNormal(Initializer):
     name = "glorot_normal"
@@ -58,6 +74,9 @@ class GlorotNormal(Initializer):
     def layer(self, fan_in, fan_out, activation, rng):
         std = np.sqrt(2.0 / (fan_in + fan_out))
         return rng.normal(0.0, std, (fan_in, fan_out)), np.zeros(fan_out)
+
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), shape), np.zeros(shape[0])
 
 
 class HeUniform(Initializer):
@@ -67,6 +86,10 @@ class HeUniform(Initializer):
         limit = np.sqrt(6.0 / fan_in)
         return rng.uniform(-limit, limit, (fan_in, fan_out)), np.zeros(fan_out)
 
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        limit = np.sqrt(6.0 / fan_in)
+        return rng.uniform(-limit, limit, shape), np.zeros(shape[0])
+
 
 class HeNormal(Initializer):
     name = "he_normal"
@@ -74,15 +97,23 @@ class HeNormal(Initializer):
     def layer(self, fan_in, fan_out, activation, rng):
         return rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out)), np.zeros(fan_out)
 
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape), np.zeros(shape[0])
+
 
 class TorchDefault(Initializer):
-    """What torch.nn.Linear does: kaiming_uniform_(a=sqrt(5)) reduces to U(+-1/sqrt(fan_in))."""
+    """What torch.nn.Linear and Conv2d do: kaiming_uniform_(a=sqrt(5)) reduces to
+    U(+-1/sqrt(fan_in)), and so does the bias."""
 
     name = "torch_default"
 
     def layer(self, fan_in, fan_out, activation, rng):
         bound = 1.0 / np.sqrt(fan_in)
         return rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)
+
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        bound = 1.0 / np.sqrt(fan_in)
+        return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[0])
 
 
 class Normal(Initializer):
@@ -93,6 +124,9 @@ class Normal(Initializer):
 
     def layer(self, fan_in, fan_out, activation, rng):
         return rng.normal(0.0, self.std, (fan_in, fan_out)), rng.normal(0.0, self.std, fan_out)
+
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        return rng.normal(0.0, self.std, shape), rng.normal(0.0, self.std, shape[0])
 
     def options(self):
         return {"std": self.std}
@@ -109,6 +143,9 @@ class Uniform(Initializer):
     def layer(self, fan_in, fan_out, activation, rng):
         return rng.uniform(self.a, self.b, (fan_in, fan_out)), rng.uniform(self.a, self.b, fan_out)
 
+    def kernel(self, shape, fan_in, fan_out, activation, rng):
+        return rng.uniform(self.a, self.b, shape), rng.uniform(self.a, self.b, shape[0])
+
     def options(self):
         return {"a": self.a, "b": self.b}
 
@@ -119,7 +156,8 @@ class NguyenWidrow(Initializer):
     magnitude 0.7 * fan_out**(1/fan_in), random unit directions per neuron, and biases spread
     evenly over [-magnitude, magnitude] with the sign of each neuron's first weight. Other
     layers (e.g. a linear output) get U(-1, 1) weights and biases, as ``initnw`` falls back to
-    ``rands``."""
+    ``rands``. A convolution kernel treats each output channel as one neuron with in*kh*kw
+    inputs (the default `Initializer.kernel`)."""
 
     name = "nguyen_widrow"
 

@@ -22,8 +22,15 @@ Each layer class declares, once, everything the rest of the project needs to kno
 Canonical names are made here and nowhere else: ``layer_prefix(kind, index)`` gives ``"dense_0"``,
 ``param_name(kind, index, slot)`` gives ``"dense_0.W"``, and ``param_names(layers)`` /
 ``layer_param_names(layers)`` / ``state_names(layers)`` list them for a whole network. The index is
-the layer's position in the list, so a layer without parameters (a future ``flatten``) still takes
+the layer's position in the list, so a layer without parameters (``flatten``) still takes
 an index: ``[dense, flatten, dense]`` has ``dense_0.W`` and ``dense_2.W``.
+
+Kinds: ``dense``, ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``flatten``, ``batch_norm``,
+``dropout``. Canonical layouts, declared once here: images channels-first ``(batch, channels,
+height, width)`` (torch, cs231n); conv kernel ``K`` ``(out_channels, in_channels, kh, kw)``, bias
+``b`` ``(out_channels,)``; dense ``W`` ``(fan_in, fan_out)``; batch norm ``gamma``, ``beta``
+``(features,)`` with state ``running_mean``, ``running_var`` ``(features,)``. Dropout masks come
+from `dropout_mask` (seed, step, layer index, shape), so every backend drops the same units.
 
 Adding a layer type means one subclass here (registered in ``LAYER_TYPES``) and one entry in each
 backend's layer table (``reference/torch_backend.py``, ``reference/keras_backend.py``).
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from functools import partial
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -142,6 +150,9 @@ class Layer:
     activation: activations_module.Activation | None = None
     #: train (True) or eval (False) mode; see `train`
     training: bool = True
+    #: the framework convention the layer follows where frameworks differ (batch norm's defaults
+    #: and running variance); set through `Network.set_convention`
+    convention: str = "torch"
 
     # -- parameters and state --------------------------------------------------------------
     def param_slots(self) -> tuple[str, ...]:
@@ -194,8 +205,9 @@ class Layer:
         raise NotImplementedError
 
     def forward(self, params: Mapping[str, np.ndarray], x: np.ndarray, state: Mapping[str, np.ndarray] | None = None):
-        """(z, out) for a batch x. `state` is the layer's state to update in place (training-mode
-        statistics), or None to leave it untouched (gradient evaluations)."""
+        """(z, out) for a batch x. `state`: in training mode the layer's state to update in place
+        (a training step), or None to leave it untouched (gradient evaluations); in eval mode the
+        state to read (running statistics). Layers with `draws` also take those as keywords."""
         raise NotImplementedError
 
     def backward(self, params: Mapping[str, np.ndarray], x: np.ndarray, z: np.ndarray, out: np.ndarray,
@@ -209,6 +221,17 @@ class Layer:
         d r_ij / d z_i for k residuals per sample. Returns ({slot: (m, k, slot size)} blocks of the
         Jacobian, (m, k, *x_shape) seeds for the layer below)."""
         raise NotImplementedError(f"{self.kind} layers do not support residual_jacobian yet")
+
+    def draws(self, step: int, index: int, shape: tuple[int, ...], dtype) -> dict[str, np.ndarray]:
+        """The random arrays of one pass (dropout's mask), drawn as a pure function of the training
+        `step`, the layer's `index` and the input's `shape`, and passed to `forward`, `backward`
+        and `backward_seeds` as keyword arguments. Empty for deterministic layers."""
+        return {}
+
+    def winners(self, x: np.ndarray) -> np.ndarray | None:
+        """For a piecewise layer (max pooling): which input each output passes on. A finite
+        difference that changes them crossed a kink (`scratchnet.gradcheck` skips it)."""
+        return None
 
     def activation_vjp(self, z: np.ndarray, out: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
         """dL/dz given dL/dout."""
@@ -335,8 +358,582 @@ class Dense(Layer):
         return {"units": self.units, "activation": self.activation.spec(), "bias": self.bias}
 
 
+# ---------------------------------------------------------------------------------- image layers
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _pair(name: str, value: Any, minimum: int = 1) -> tuple[int, int]:
+    """An int n (meaning (n, n)) or a pair [height, width] of ints >= minimum."""
+    items = [value, value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if (isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or len(items) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum for v in items)):
+        lowest = "positive integer" if minimum == 1 else f"integer >= {minimum}"
+        raise ValueError(f"{name} must be a {lowest} or a pair [height, width] of them, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def _plain_pair(pair: tuple[int, int]) -> int | list[int]:
+    """A pair as plain spec data: one int when both sides agree."""
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+def _image(kind: str, input_shape: Shape) -> tuple[int, int, int]:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"a {kind} layer takes channels-first images (channels, height, width), got input shape "
+            f"{tuple(input_shape)}; give the network input_shape = [channels, height, width]"
+        )
+    return int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
+
+
+def _windows(x: np.ndarray, size: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """A strided view (batch, channels, out_h, out_w, kh, kw) of every window of x (batch,
+    channels, H, W); no copy."""
+    view = np.lib.stride_tricks.sliding_window_view(x, size, axis=(2, 3))
+    return view[:, :, : (out_hw[0] - 1) * stride[0] + 1 : stride[0], : (out_hw[1] - 1) * stride[1] + 1 : stride[1]]
+
+
+class Conv2D(Layer):
+    """2-D convolution as torch, Keras and cs231n compute it (cross-correlation: the kernel is
+    not flipped), on channels-first images::
+
+        z[n, f, i, j] = b[f] + sum_{c, a, b} K[f, c, a, b] * xp[n, c, i*sh + a, j*sw + b]
+
+    ``xp`` is x zero-padded by `padding`: an int p or a pair [ph, pw] (p rows above and below, p
+    columns left and right), ``"valid"`` (none) or ``"same"`` (TensorFlow's rule, for any kernel
+    and stride: output size ceil(input / stride), total padding ``max((out - 1) * stride + k -
+    input, 0)`` with the odd row or column at the bottom or right). Output size ``(H + 2p - kh) //
+    stride + 1``.
+
+    Canonical layout: ``K`` (out_channels, in_channels, kh, kw) as torch's ``Conv2d.weight``;
+    ``b`` (out_channels,). Computed by im2col (an (in_channels*kh*kw, batch*out_h*out_w) matrix
+    filled with one slice copy per kernel offset) and one matrix product; the backward is two
+    matrix products, and the input gradient scatters back with one add per kernel offset (no
+    Python loop over pixels or samples).
+    """
+
+    kind = "conv2d"
+    LAYOUTS = {"K": "(out_channels, in_channels, kh, kw)", "b": "(out_channels,)"}
+    PADDINGS = ("valid", "same")
+
+    def __init__(self, filters: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
+                 padding: int | str | Sequence[int] = 0,
+                 activation: str | Mapping[str, Any] | activations_module.Activation = "linear", bias: bool = True):
+        self.filters = _positive_int("filters", filters)
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.stride = _pair("stride", stride)
+        if isinstance(padding, str):
+            if padding not in self.PADDINGS:
+                raise ValueError(f"padding must be 'valid', 'same', an integer >= 0 or a pair [rows, columns], got {padding!r}")
+            self.padding: str | tuple[int, int] = padding
+        else:
+            try:
+                self.padding = _pair("padding", padding, minimum=0)
+            except ValueError:
+                raise ValueError(f"padding must be 'valid', 'same', an integer >= 0 or a pair [rows, columns], got {padding!r}") from None
+        self.activation = activations_module.get(activation)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
+        self.bias = bool(bias)
+
+    def pads(self, input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) zero rows/columns for an input of (height, width)."""
+        if self.padding == "valid":
+            return 0, 0, 0, 0
+        if self.padding == "same":
+            out = []
+            for size, kernel, stride in zip(input_hw, self.kernel_size, self.stride):
+                total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+                out += [total // 2, total - total // 2]
+            return tuple(out)  # type: ignore[return-value]
+        rows, columns = self.padding
+        return rows, rows, columns, columns
+
+    def param_slots(self):
+        return ("K", "b") if self.bias else ("K",)
+
+    def param_shapes(self, input_shape):
+        channels, _, _ = _image(self.kind, input_shape)
+        shapes = {"K": (self.filters, channels, *self.kernel_size)}
+        if self.bias:
+            shapes["b"] = (self.filters,)
+        return shapes
+
+    def regularized(self):
+        return ("K",)
+
+    def init_params(self, initializer, input_shape, rng, dtype):
+        # one (K, b) draw even without a bias, as Dense does
+        shape = self.param_shapes(input_shape)["K"]
+        receptive = shape[2] * shape[3]
+        kernel, biases = initializer.kernel(shape, shape[1] * receptive, shape[0] * receptive, self.activation, rng)
+        params = {"K": np.ascontiguousarray(kernel, dtype=dtype)}
+        if self.bias:
+            params["b"] = np.ascontiguousarray(biases, dtype=dtype)
+        return params
+
+    def output_shape(self, input_shape):
+        channels, height, width = _image(self.kind, input_shape)
+        top, bottom, left, right = self.pads((height, width))
+        kh, kw = self.kernel_size
+        if height + top + bottom < kh or width + left + right < kw:
+            raise ValueError(
+                f"the {kh}x{kw} kernel does not fit the input {height}x{width} padded to "
+                f"{height + top + bottom}x{width + left + right} (padding {self.options()['padding']!r}); "
+                "use a smaller kernel_size or more padding"
+            )
+        return (self.filters, (height + top + bottom - kh) // self.stride[0] + 1,
+                (width + left + right - kw) // self.stride[1] + 1)
+
+    # -- computation -----------------------------------------------------------------------
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        top, bottom, left, right = self.pads(x.shape[2:])
+        if top or bottom or left or right:
+            return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+        return x
+
+    def _columns(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """im2col: (in_channels*kh*kw, batch*out_h*out_w), filled by one slice copy per kernel
+        offset, and (out_h, out_w)."""
+        out_hw = self.output_shape(x.shape[1:])[1:]
+        padded = self._padded(x).transpose(1, 0, 2, 3)  # (c, n, H, W), a view
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        columns = np.empty((x.shape[1], kh, kw, x.shape[0], *out_hw), dtype=x.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                columns[:, a, b] = padded[:, :, a : a + (out_hw[0] - 1) * sh + 1 : sh, b : b + (out_hw[1] - 1) * sw + 1 : sw]
+        return columns.reshape(x.shape[1] * kh * kw, -1), out_hw
+
+    def forward(self, params, x, state=None):
+        columns, (out_h, out_w) = self._columns(x)
+        z = params["K"].reshape(self.filters, -1) @ columns  # (filters, batch*out_h*out_w): one GEMM
+        if self.bias:
+            z += params["b"][:, None]
+        z = np.ascontiguousarray(z.reshape(self.filters, x.shape[0], out_h, out_w).transpose(1, 0, 2, 3))
+        return z, self.activation.forward(z)
+
+    def _input_grad(self, grad_columns: np.ndarray, x_shape: tuple[int, ...], out_hw: tuple[int, int]) -> np.ndarray:
+        """dL/dx from dL/d(columns) (in_channels*kh*kw, batch*out_h*out_w): the adjoint of
+        `_columns`, one add per kernel offset."""
+        batch, channels, height, width = x_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom, left, right = self.pads((height, width))
+        pieces = grad_columns.reshape(channels, kh, kw, batch, *out_hw)
+        padded = np.zeros((channels, batch, height + top + bottom, width + left + right), dtype=grad_columns.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                padded[:, :, a : a + (out_hw[0] - 1) * sh + 1 : sh, b : b + (out_hw[1] - 1) * sw + 1 : sw] += pieces[:, a, b]
+        return np.ascontiguousarray(padded[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3))
+
+    def _grad_rows(self, grad_z: np.ndarray) -> np.ndarray:
+        """dL/dz as (filters, batch*out_h*out_w), the layout of the forward GEMM."""
+        return np.ascontiguousarray(grad_z.transpose(1, 0, 2, 3)).reshape(self.filters, -1)
+
+    def backward(self, params, x, z, out, grad_z, need_input_grad=True):
+        columns, out_hw = self._columns(x)
+        grad_rows = self._grad_rows(grad_z)
+        kernel = params["K"].reshape(self.filters, -1)
+        grads = {"K": (grad_rows @ columns.T).reshape(params["K"].shape)}
+        if self.bias:
+            grads["b"] = grad_rows.sum(axis=1)
+        if not need_input_grad:
+            return grads, None
+        return grads, self._input_grad(kernel.T @ grad_rows, x.shape, out_hw)
+
+    def backward_seeds(self, params, x, seeds, need_input_grad=True):
+        m, k = seeds.shape[:2]
+        out_hw = seeds.shape[3:]
+        windows = _windows(self._padded(x), self.kernel_size, self.stride, out_hw)
+        grads = {"K": np.einsum("ijfhw,ichwab->ijfcab", seeds, windows, optimize=True).reshape(m, k, -1)}
+        if self.bias:
+            grads["b"] = seeds.sum(axis=(3, 4))
+        if not need_input_grad:
+            return grads, None
+        grad_rows = self._grad_rows(seeds.reshape(m * k, self.filters, *out_hw))
+        below = self._input_grad(params["K"].reshape(self.filters, -1).T @ grad_rows, (m * k, *x.shape[1:]), out_hw)
+        return grads, below.reshape(m, k, *x.shape[1:])
+
+    def options(self):
+        padding = self.padding if isinstance(self.padding, str) else _plain_pair(self.padding)
+        return {"filters": self.filters, "kernel_size": _plain_pair(self.kernel_size), "stride": _plain_pair(self.stride),
+                "padding": padding, "activation": self.activation.spec(), "bias": self.bias}
+
+
+class _Pool2D(Layer):
+    """Shared by the pooling layers: windows of `pool_size` every `stride` (default: pool_size),
+    no padding, output size ``(H - ph) // stride + 1`` (torch ``ceil_mode=False``, Keras
+    ``padding="valid"``); rows or columns left over at the bottom or right are not read.
+    Computed with one vectorized operation per window offset (ph * pw of them)."""
+
+    def __init__(self, pool_size: int | Sequence[int] = 2, stride: int | Sequence[int] | None = None):
+        self.pool_size = _pair("pool_size", pool_size)
+        self.stride = self.pool_size if stride is None else _pair("stride", stride)
+
+    def output_shape(self, input_shape):
+        channels, height, width = _image(self.kind, input_shape)
+        ph, pw = self.pool_size
+        if ph > height or pw > width:
+            raise ValueError(f"the {ph}x{pw} pool is larger than its input {height}x{width}; use a smaller pool_size")
+        return (channels, (height - ph) // self.stride[0] + 1, (width - pw) // self.stride[1] + 1)
+
+    def _offsets(self, x: np.ndarray):
+        """(a, b, view) for every window offset in row-major order: view[..., i, j] is element
+        (a, b) of window (i, j); x is (..., H, W)."""
+        out_h, out_w = self.output_shape(x.shape[-3:])[1:]
+        (ph, pw), (sh, sw) = self.pool_size, self.stride
+        for a in range(ph):
+            for b in range(pw):
+                yield a, b, x[..., a : a + (out_h - 1) * sh + 1 : sh, b : b + (out_w - 1) * sw + 1 : sw]
+
+    def _scatter(self, pieces, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """Sum `pieces` ((a, b) -> (..., out_h, out_w) array) into an array of `shape` at the
+        elements each window offset read."""
+        out = np.zeros(shape, dtype=dtype)
+        for a, b, view in self._offsets(out):
+            view += pieces(a, b)
+        return out
+
+    def options(self):
+        return {"pool_size": _plain_pair(self.pool_size), "stride": _plain_pair(self.stride)}
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling. The gradient goes to one element per window, its first maximum in row-major
+    window order (ties: the top-left one), as torch's ``max_pool2d`` and TensorFlow's
+    ``MaxPoolGrad`` route it (measured: identical on tied windows)."""
+
+    kind = "max_pool2d"
+
+    def winners(self, x: np.ndarray) -> np.ndarray:
+        """The index (row-major within the window) of the element each window passes on: the first
+        maximum (a later element wins only when strictly larger)."""
+        offsets = self._offsets(x)
+        _, _, first = next(offsets)
+        best, winners = first.copy(), np.zeros(first.shape, dtype=np.intp)
+        for index, (_, _, view) in enumerate(offsets, start=1):
+            winners = np.where(view > best, index, winners)
+            np.maximum(best, view, out=best)
+        return winners
+
+    def forward(self, params, x, state=None):
+        offsets = self._offsets(x)
+        out = next(offsets)[2].copy()
+        for _, _, view in offsets:
+            np.maximum(out, view, out=out)
+        return out, out
+
+    def _route(self, x: np.ndarray, grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """grad (..., channels, out_h, out_w) routed to the winners of x; `shape` is the result's."""
+        winners = self.winners(x)
+        if grad.ndim == 5:  # seeds (m, k, ...): the same winners for every residual of a sample
+            winners = winners[:, None]
+        width = self.pool_size[1]
+        return self._scatter(lambda a, b: np.where(winners == a * width + b, grad, grad.dtype.type(0)), shape, grad.dtype)
+
+    def backward(self, params, x, z, out, grad_z, need_input_grad=True):
+        return {}, (self._route(x, grad_z, x.shape) if need_input_grad else None)
+
+    def backward_seeds(self, params, x, seeds, need_input_grad=True):
+        return {}, (self._route(x, seeds, (*seeds.shape[:2], *x.shape[1:])) if need_input_grad else None)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling: the sum of each window divided by its size (ph * pw)."""
+
+    kind = "avg_pool2d"
+
+    def forward(self, params, x, state=None):
+        offsets = self._offsets(x)
+        out = next(offsets)[2].copy()
+        for _, _, view in offsets:
+            out += view
+        out /= self.pool_size[0] * self.pool_size[1]
+        return out, out
+
+    def _spread(self, grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        share = grad / (self.pool_size[0] * self.pool_size[1])
+        return self._scatter(lambda a, b: share, shape, grad.dtype)
+
+    def backward(self, params, x, z, out, grad_z, need_input_grad=True):
+        return {}, (self._spread(grad_z, x.shape) if need_input_grad else None)
+
+    def backward_seeds(self, params, x, seeds, need_input_grad=True):
+        return {}, (self._spread(seeds, (*seeds.shape[:2], *x.shape[1:])) if need_input_grad else None)
+
+
+class Flatten(Layer):
+    """Samples (d0, d1, ...) to flat vectors (d0*d1*...,) in C order: for channels-first images
+    the index is ``(c * H + h) * W + w``, torch's ``nn.Flatten``. (Keras, channels-last, flattens
+    ``(h * W + w) * C + c``; its backend converts, see `reference.keras_backend`.)"""
+
+    kind = "flatten"
+
+    def __init__(self):
+        pass
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, params, x, state=None):
+        out = x.reshape(x.shape[0], -1)
+        return out, out
+
+    def backward(self, params, x, z, out, grad_z, need_input_grad=True):
+        return {}, (grad_z.reshape(x.shape) if need_input_grad else None)
+
+    def backward_seeds(self, params, x, seeds, need_input_grad=True):
+        return {}, (seeds.reshape(*seeds.shape[:2], *x.shape[1:]) if need_input_grad else None)
+
+
+# ---------------------------------------------------------------------------------- batch norm
+class BatchNorm(Layer):
+    """Batch normalization over the feature axis (axis 1: the units of flat samples, as torch's
+    ``BatchNorm1d``, or the channels of channels-first images, ``BatchNorm2d``)::
+
+        training: mu, var = mean and biased variance over every axis but the features
+        eval:     mu, var = running_mean, running_var
+        z = gamma * (x - mu) / sqrt(var + eps) + beta
+
+    Parameters ``gamma``, ``beta`` (features,) (initially 1 and 0); state ``running_mean``,
+    ``running_var`` (features,) (initially 0 and 1), updated by training steps only (not by
+    gradient evaluations, not in eval mode).
+
+    `momentum` is the weight of the new batch statistic, as torch counts it; `momentum` and
+    `eps` left as None take the default of the convention the network follows, which also
+    decides the running-variance update (`set_convention`; `scratchnet.optim.CONVENTIONS`):
+
+    * ``torch``: momentum 0.1, eps 1e-5; ``running = momentum * batch + (1 - momentum) *
+      running``, the variance *unbiased* (n / (n - 1)) in the running statistic although the
+      output uses the biased one (``aten/src/ATen/native/Normalization.cpp``);
+    * ``keras``: Keras' ``momentum`` is the weight of the old value, ``1 - momentum`` here
+      (default 0.99), eps 1e-3; ``running = running * m + batch * (1 - m)`` with the biased
+      variance (``keras/src/layers/normalization/batch_normalization.py::call``).
+    """
+
+    kind = "batch_norm"
+    LAYOUTS = {"gamma": "(features,)", "beta": "(features,)"}
+    #: per convention: momentum (the new batch's weight, torch's sense), eps, and the formula
+    CONVENTIONS: ClassVar[dict[str, dict[str, Any]]] = {
+        "torch": {"momentum": 0.1, "eps": 1e-5},
+        "keras": {"keras_momentum": 0.99, "eps": 1e-3},
+    }
+
+    def __init__(self, momentum: float | None = None, eps: float | None = None):
+        if momentum is not None:
+            if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.integer, np.floating)) \
+                    or not 0.0 <= float(momentum) <= 1.0:
+                raise ValueError(f"momentum must be a number in [0, 1] (the weight of the new batch statistic, as torch "
+                                 f"counts it; Keras' momentum m is 1 - m here) or None for each framework's default, got {momentum!r}")
+            momentum = float(momentum)
+        if eps is not None:
+            if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+                    or not (np.isfinite(eps) and eps > 0):
+                raise ValueError(f"eps must be a number > 0 or None for each framework's default, got {eps!r}")
+            eps = float(eps)
+        self.momentum = momentum
+        self.eps = eps
+
+    # -- conventions -----------------------------------------------------------------------
+    def _convention(self) -> dict[str, Any]:
+        if self.convention not in self.CONVENTIONS:
+            raise ValueError(f"batch_norm has no {self.convention!r} convention yet (known: {', '.join(self.CONVENTIONS)})")
+        return self.CONVENTIONS[self.convention]
+
+    @property
+    def effective_eps(self) -> float:
+        """eps as given, else the convention's default."""
+        return self._convention()["eps"] if self.eps is None else self.eps
+
+    # -- parameters and state --------------------------------------------------------------
+    def param_slots(self):
+        return ("gamma", "beta")
+
+    def param_shapes(self, input_shape):
+        return {"gamma": (int(input_shape[0]),), "beta": (int(input_shape[0]),)}
+
+    def init_params(self, initializer, input_shape, rng, dtype):
+        features = int(input_shape[0])
+        return {"gamma": np.ones(features, dtype=dtype), "beta": np.zeros(features, dtype=dtype)}
+
+    def state_slots(self):
+        return ("running_mean", "running_var")
+
+    def state_shapes(self, input_shape):
+        return {"running_mean": (int(input_shape[0]),), "running_var": (int(input_shape[0]),)}
+
+    def init_state(self, input_shape, dtype):
+        features = int(input_shape[0])
+        return {"running_mean": np.zeros(features, dtype=dtype), "running_var": np.ones(features, dtype=dtype)}
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # -- computation -----------------------------------------------------------------------
+    @staticmethod
+    def _axes(x: np.ndarray) -> tuple[int, ...]:
+        return (0, *range(2, x.ndim))
+
+    @staticmethod
+    def _column(values: np.ndarray, ndim: int) -> np.ndarray:
+        return values.reshape(1, -1, *([1] * (ndim - 2)))
+
+    def _statistics(self, x: np.ndarray, state: Mapping[str, np.ndarray] | None):
+        """(centred x, 1/sqrt(var + eps) per feature, biased var sum, count) of the mode."""
+        if self.training:
+            count = x.size // x.shape[1]
+            if count < 2:
+                raise ValueError(
+                    f"batch_norm in training mode needs more than one value per feature, got input shape {x.shape}; "
+                    "use a larger batch (or eval mode)"
+                )
+            mean = x.mean(axis=self._axes(x))
+            centred = x - self._column(mean, x.ndim)
+            square_sum = np.square(centred).sum(axis=self._axes(x))
+            variance = square_sum / count
+        else:
+            if state is None:
+                raise ValueError("batch_norm in eval mode normalises with its running statistics: pass its state")
+            mean, variance = state["running_mean"], state["running_var"]
+            centred = x - self._column(mean, x.ndim)
+            square_sum, count = None, None
+        inv_std = 1.0 / np.sqrt(variance + x.dtype.type(self.effective_eps))
+        return mean, centred, inv_std, square_sum, count
+
+    def _update(self, state: Mapping[str, np.ndarray], mean: np.ndarray, square_sum: np.ndarray, count: int) -> None:
+        """Running statistics of one training step, in place, by the convention's formula."""
+        rules = self._convention()
+        running_mean, running_var = state["running_mean"], state["running_var"]
+        dtype = running_mean.dtype.type
+        if "keras_momentum" in rules:
+            keep = dtype(rules["keras_momentum"] if self.momentum is None else 1.0 - self.momentum)
+            running_mean[...] = running_mean * keep + mean * (dtype(1.0) - keep)
+            running_var[...] = running_var * keep + (square_sum / count) * (dtype(1.0) - keep)
+        else:
+            weight = dtype(rules["momentum"] if self.momentum is None else self.momentum)
+            running_mean[...] = weight * mean + (dtype(1.0) - weight) * running_mean
+            running_var[...] = weight * (square_sum / (count - 1)) + (dtype(1.0) - weight) * running_var
+
+    def forward(self, params, x, state=None):
+        mean, centred, inv_std, square_sum, count = self._statistics(x, state)
+        if self.training and state is not None:
+            self._update(state, mean, square_sum, count)
+        z = centred * self._column(inv_std * params["gamma"], x.ndim) + self._column(params["beta"], x.ndim)
+        return z, z
+
+    def backward(self, params, x, z, out, grad_z, need_input_grad=True, state=None):
+        _, centred, inv_std, _, count = self._statistics(x, state)
+        axes = self._axes(x)
+        normalised = centred * self._column(inv_std, x.ndim)
+        grads = {"gamma": (grad_z * normalised).sum(axis=axes), "beta": grad_z.sum(axis=axes)}
+        if not need_input_grad:
+            return grads, None
+        scale = self._column(params["gamma"] * inv_std, x.ndim)
+        if not self.training:
+            return grads, grad_z * scale
+        column = partial(self._column, ndim=x.ndim)
+        return grads, (scale / count) * (count * grad_z - column(grads["beta"]) - normalised * column(grads["gamma"]))
+
+    def backward_seeds(self, params, x, seeds, need_input_grad=True, state=None):
+        if self.training:
+            raise NotImplementedError(
+                "batch_norm in training mode couples the samples of a batch (every output depends on the batch mean "
+                "and variance), so there is no per-sample residual Jacobian for lm; use tnc, lbfgs, cg or a gradient "
+                "optimizer, or eval mode"
+            )
+        _, centred, inv_std, _, _ = self._statistics(x, state)
+        normalised = (centred * self._column(inv_std, x.ndim))[:, None]
+        spatial = tuple(range(3, seeds.ndim))
+        grads = {"gamma": (seeds * normalised).sum(axis=spatial), "beta": seeds.sum(axis=spatial)}
+        scale = (params["gamma"] * inv_std).reshape(1, 1, -1, *([1] * (seeds.ndim - 3)))
+        return grads, (seeds * scale if need_input_grad else None)
+
+    def options(self):
+        return {"momentum": self.momentum, "eps": self.eps}
+
+
+# ---------------------------------------------------------------------------------- dropout
+def dropout_mask(seed: int, step: int, layer_index: int, shape: Sequence[int], rate: float) -> np.ndarray:
+    """The units a dropout layer keeps (True) in one training step: a pure function of the
+    network's dropout seed, the step (counted from 0 by each backend), the layer's position in the
+    network and the input's canonical (batch, ...) shape, drawn by
+    ``numpy.random.default_rng([seed, step, layer_index]).random(shape) >= rate``. Every backend
+    calls it with the same arguments, so every backend drops the same units (torch and Keras get
+    it injected, `reference.torch_backend` / `reference.keras_backend`)."""
+    for name, value in (("seed", seed), ("step", step), ("layer_index", layer_index)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    rng = np.random.default_rng([int(seed), int(step), int(layer_index)])
+    return rng.random(tuple(int(size) for size in shape)) >= rate
+
+
+def dropout_scale(seed: int, step: int, layer_index: int, shape: Sequence[int], rate: float, dtype=np.float64) -> np.ndarray:
+    """`dropout_mask` as the factor the output is multiplied by: ``keep / (1 - rate)`` in `dtype`
+    (0 for dropped units, 1 / (1 - rate) for kept ones: inverted dropout, as torch and Keras)."""
+    dtype = np.dtype(dtype).type
+    return dropout_mask(seed, step, layer_index, shape, rate).astype(dtype) / dtype(1.0 - rate)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, ``out = x * keep / (1 - rate)`` with the step's mask
+    (`dropout_mask`); in eval mode, ``out = x``.
+
+    `seed` (with the step and the layer's index) draws the masks; a network fills a missing one
+    with its own seed, so a scenario's masks follow from its ``run.seed``. The mask is not a
+    parameter or state: the network computes it per pass (`draws`) and hands it to `forward` and
+    `backward` as ``scale``; a gradient evaluation uses the mask of the network's next training
+    step, so it is a deterministic function of the parameters (what scipy and LM need)."""
+
+    kind = "dropout"
+
+    def __init__(self, rate: float, seed: int | None = None):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be a number in [0, 1) (the fraction of units dropped), got {rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be an integer >= 0 or None (the network's seed), got {seed!r}")
+        self.rate = float(rate)
+        self.seed = None if seed is None else int(seed)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def draws(self, step: int, index: int, shape: tuple[int, ...], dtype) -> dict[str, np.ndarray]:
+        if not self.training:
+            return {}
+        return {"scale": dropout_scale(self.seed or 0, step, index, shape, self.rate, dtype)}
+
+    def _scale(self, scale: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        if scale is None:
+            raise ValueError("dropout in training mode needs the step's mask: pass scale=dropout_scale(seed, step, "
+                             "layer_index, x.shape, rate) (a Network does), or switch the layer to eval mode")
+        if scale.shape != shape:
+            raise ValueError(f"dropout scale has shape {scale.shape}, the input {shape}")
+        return scale
+
+    def forward(self, params, x, state=None, scale=None):
+        if not self.training:
+            return x, x
+        out = x * self._scale(scale, x.shape)
+        return out, out
+
+    def backward(self, params, x, z, out, grad_z, need_input_grad=True, scale=None):
+        if not need_input_grad:
+            return {}, None
+        return {}, (grad_z * self._scale(scale, x.shape) if self.training else grad_z)
+
+    def backward_seeds(self, params, x, seeds, need_input_grad=True, scale=None):
+        if not need_input_grad:
+            return {}, None
+        return {}, (seeds * self._scale(scale, x.shape)[:, None] if self.training else seeds)
+
+    def options(self):
+        return {"rate": self.rate, "seed": self.seed}
+
+
 #: every layer type by its `kind`; a new layer class is added here
-LAYER_TYPES: dict[str, type[Layer]] = {cls.kind: cls for cls in (Dense,)}
+LAYER_TYPES: dict[str, type[Layer]] = {cls.kind: cls for cls in (Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, BatchNorm, Dropout)}
 KINDS = tuple(LAYER_TYPES)
 
 

@@ -1,12 +1,12 @@
-"""Levenberg-Marquardt training with MATLAB ``trainlm``'s damping schedule (NumPy only).
+"""Levenberg-Marquardt training with MATLAB ``trainlm``'s damping schedule (NumPy/SciPy only).
 
 Per epoch, at weights ``theta`` with residuals ``r`` (shape (N,), N = samples x outputs) and
 Jacobian ``J = dr/dtheta`` (shape (N, P)):
 
     jj = J.T @ J,  je = J.T @ r            (both divided by c, see `normalization`)
-    repeat:  delta = -(jj + mu * D) \\ je   (D = I or diag(jj), see `damping`)
+    repeat:  delta = -(jj + mu * D) \\ je   (D = I or diag(jj), see `damping`; how: `solver`)
              if mse(theta + delta) < mse(theta): accept, mu = max(mu * mu_dec, mu_min), stop
-             else: mu = mu * mu_inc, retry with the same jj, je, while mu <= mu_max
+             else: mu = mu * mu_inc, retry with the same J and r, while mu <= mu_max
 
 Stops, checked in this order before every epoch: ``goal`` (mse <= goal), ``epochs``,
 ``min_grad`` (|grad mse| <= min_grad), ``mu_max`` (mu >= mu_max), ``max_fail`` (validation
@@ -24,29 +24,52 @@ shared/research/anchors-lm-tnc.md §1). ``mu_min`` = 1e-20 is trainlm's floor.
 | ``per_sample`` | samples (batch size) | (JᵀJ/m + mu D) d = -Jᵀr/m          | torch-levenberg-marquardt / tf-levenberg-marquardt (1 / batch_size) |
 
 `damping`: ``identity`` is trainlm's ``mu * I``; ``diag`` is Marquardt's / Fletcher's
-``mu * diag(JᵀJ)`` (the ``fletcher`` mode of torch-levenberg-marquardt).
+``mu * diag(JᵀJ / c)`` (the ``fletcher`` mode of torch-levenberg-marquardt). With ``diag`` the
+divisor c cancels (D is taken from the divided jj), so every normalization gives the same step.
 
-Differences from trainlm that remain: the linear solve is Cholesky (``solver="cholesky"``, with
-a least-squares fallback when JᵀJ + mu D is not numerically positive definite) instead of
-MATLAB's backslash, whose singular-matrix warning trainlm counts as a failed trial; no time
-limit; and data division, mapminmax pre-processing and Nguyen-Widrow initialisation are the
-caller's (``scratchnet.data.mapminmax``, ``init="nguyen_widrow"``).
+`solver`: how each trial's step is computed (same mathematical step, different rounding):
+
+* ``svd`` (default): the step is the solution of the damped least-squares problem
+  min |J d + r|² + mu c dᵀ D d, from one Householder QR of [J r] and one SVD of its
+  triangular factor per epoch; every mu trial of the epoch is then a P x P product
+  (`DampedLeastSquares`, with the derivation). JᵀJ is never formed, so its rounding, which
+  grows with cond(J)², never enters: on sin-lm-trainlm at epoch 5 (mu 1e-7,
+  cond(JᵀJ + mu I) 6e9) the step is within 5e-12 (relative) of a 50-digit solve, against 9e-8
+  for ``cholesky``.
+* ``cholesky``: forms jj + mu D and solves it by Cholesky (``scipy.linalg.cho_factor`` /
+  ``cho_solve``) -- the normal-equations arithmetic of MATLAB's ``(jj + I*mu) \\ je`` (mldivide
+  takes its Cholesky path for that symmetric matrix with a positive diagonal); falls back to
+  ``numpy.linalg.lstsq`` (minimum norm) when jj + mu D is not numerically positive definite.
+* ``lstsq``: ``numpy.linalg.lstsq`` on the normal equations jj + mu D (minimum norm).
+
+``fallbacks`` in the records counts trials whose damped system was singular and got the
+minimum-norm step: ``cholesky``'s lstsq fallback, or with ``svd`` a parameter whose Jacobian
+column is all zero under ``diag`` damping (its step is 0).
+
+Differences from trainlm that remain: MATLAB's singular-matrix warning from ``\\``, which
+trainlm counts as a failed trial, has no counterpart; no time limit; and data division,
+mapminmax pre-processing and Nguyen-Widrow initialisation are the caller's
+(``scratchnet.data.mapminmax``, ``init="nguyen_widrow"``).
 
 Everything runs in float64 and is vectorized over samples (one batched Jacobian per epoch).
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
+import scipy.linalg
+from scipy.linalg import lapack
 
 from scratchnet._checks import positive_number, unknown_name
 from scratchnet.params import flatten, unflatten
 
 DAMPINGS = ("identity", "diag")
 NORMALIZATIONS = ("none", "per_residual", "per_sample")
-SOLVERS = ("cholesky", "lstsq")
+SOLVERS = ("svd", "cholesky", "lstsq")
 STOP_REASONS = ("goal", "epochs", "min_grad", "mu_max", "max_fail")
 
 ResidualsAndJacobian = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -143,43 +166,157 @@ class NetworkResiduals:
         return self.net.residual_jacobian(self.X, self.y, self.params(theta))
 
 
-def solve_damped(matrix: np.ndarray, rhs: np.ndarray, solver: str = "cholesky") -> tuple[np.ndarray, bool]:
-    """Solve the symmetric system ``matrix @ x = rhs``; returns (x, fell_back).
+_BLAS_LOCK = threading.Lock()
+_BLAS_CONTROLLER: Any = None
 
-    ``cholesky`` factors matrix = L Lᵀ and solves two triangular systems; if the factorisation
-    fails (not numerically positive definite) or gives non-finite values, it falls back to
-    ``numpy.linalg.lstsq`` (minimum-norm least squares), and fell_back is True."""
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run the block on one BLAS thread (all BLAS libraries loaded when first used), then restore
+    their thread counts; serialised by a lock (see `DampedLeastSquares`, "Threads")."""
+    global _BLAS_CONTROLLER
+    with _BLAS_LOCK:
+        if _BLAS_CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER = ThreadpoolController().select(user_api="blas")
+        with _BLAS_CONTROLLER.limit(limits=1):
+            yield
+
+
+def solve_damped(matrix: np.ndarray, rhs: np.ndarray, solver: str = "cholesky") -> tuple[np.ndarray, bool]:
+    """Solve the symmetric normal-equations system ``matrix @ x = rhs`` (the ``cholesky`` and
+    ``lstsq`` solvers); returns (x, fell_back).
+
+    ``cholesky`` factors matrix = L Lᵀ (``scipy.linalg.cho_factor``) and solves with
+    ``scipy.linalg.cho_solve``; if the factorisation fails (not numerically positive definite)
+    or gives non-finite values, it falls back to ``numpy.linalg.lstsq`` (minimum-norm least
+    squares), and fell_back is True. ``lstsq`` uses ``numpy.linalg.lstsq`` directly."""
     if solver == "cholesky":
         try:
-            lower = np.linalg.cholesky(matrix)
             with np.errstate(all="ignore"):
-                x = _triangular_solve(lower.T, _triangular_solve(lower, rhs, lower=True), lower=False)
+                x = scipy.linalg.cho_solve(scipy.linalg.cho_factor(matrix, lower=True, check_finite=False), rhs,
+                                           check_finite=False)
             if np.all(np.isfinite(x)):
                 return x, False
         except np.linalg.LinAlgError:
             pass
         fell_back = True
-    else:
+    elif solver == "lstsq":
         fell_back = False
+    else:
+        raise unknown_name("normal-equations solver", solver, ("cholesky", "lstsq"))
     with np.errstate(all="ignore"):
         x = np.linalg.lstsq(matrix, rhs, rcond=None)[0]
     return x, fell_back
 
 
-def _triangular_solve(matrix: np.ndarray, rhs: np.ndarray, lower: bool) -> np.ndarray:
-    """Blocked substitution for a triangular matrix (NumPy has no triangular solver):
-    split in halves, solve the diagonal blocks recursively, dense solves at the leaves."""
-    n = matrix.shape[0]
-    if n <= 64:
-        return np.linalg.solve(matrix, rhs)
-    half = n // 2
-    if lower:
-        top = _triangular_solve(matrix[:half, :half], rhs[:half], lower)
-        bottom = _triangular_solve(matrix[half:, half:], rhs[half:] - matrix[half:, :half] @ top, lower)
-    else:
-        bottom = _triangular_solve(matrix[half:, half:], rhs[half:], lower)
-        top = _triangular_solve(matrix[:half, :half], rhs[:half] - matrix[:half, half:] @ bottom, lower)
-    return np.concatenate([top, bottom])
+class DampedLeastSquares:
+    """Every trial step of one epoch from one factorisation of J (the ``svd`` solver).
+
+    ``step(mu)`` returns (delta, singular): delta solves the epoch's system for that mu,
+    ``(JᵀJ/c + mu I) delta = -Jᵀr/c`` (``identity``) or
+    ``(JᵀJ/c + mu diag(JᵀJ/c)) delta = -Jᵀr/c`` (``diag``), c the `normalization` divisor;
+    singular is True when that system is singular (``diag`` with an all-zero Jacobian column).
+
+    Derivation. Multiplying by c, both dampings are ``(JᵀJ + lam E²) delta = -Jᵀr`` with
+
+    * ``identity``: E = I, lam = mu c;
+    * ``diag``: E = diag(e), e_j = |J[:, j]| (so E² = diag(JᵀJ)), lam = mu (c cancels).
+
+    These are the normal equations of the damped least-squares problem
+
+        min_delta |J delta + r|² + lam |E delta|²  =  min |[J; sqrt(lam) E] delta + [r; 0]|²,
+
+    which we solve without forming JᵀJ (whose condition number is cond(J)²):
+
+    1. Columns with e_j = 0 (``diag`` only): J[:, j] = 0, so row and column j of JᵀJ + lam E²
+       and (Jᵀr)_j are 0; equation j reads 0 = 0 and the minimum-norm solution (what
+       ``numpy.linalg.lstsq`` returns, the ``cholesky`` solver's fallback) has delta_j = 0. The
+       other columns form the problem below; from here on J means those columns.
+    2. Substitute z = E delta and Ĵ = J E⁻¹ (columns of unit norm for ``diag``):
+       min |Ĵ z + r|² + lam |z|², i.e. ``(ĴᵀĴ + lam I) z = -Ĵᵀr``.
+    3. Householder QR, once per epoch: [J r] = Q [[R, q], [0, rho]] with Q orthogonal; so
+       J = Q₁ R (Q₁ the first k = min(N, P) columns of Q, R k x P upper trapezoidal) and
+       Q₁ᵀ r = q. Column scaling commutes with it: Ĵ = Q₁ (R E⁻¹), and R E⁻¹ is still upper
+       trapezoidal (Householder QR is column-wise backward stable, so scaling R instead of J
+       costs nothing in accuracy). Q is never formed: only R and q are kept.
+    4. SVD, once per epoch: R E⁻¹ = U diag(s) Vᵀ (k x k, k, k x P). Then Ĵ = (Q₁U) diag(s) Vᵀ,
+       ĴᵀĴ = V diag(s²) Vᵀ, Ĵᵀr = V diag(s) Uᵀq, and with g = Uᵀq
+
+           (V diag(s²) Vᵀ + lam I) z = -V diag(s) g   =>   z = -V diag(s / (s² + lam)) g,
+
+       the unique solution for lam > 0 (the right-hand side lies in range(V), and on its
+       orthogonal complement the matrix is lam I, so z has no component there; this also
+       covers P > N).
+    5. delta = E⁻¹ z: per trial one k-vector of s / (s² + lam) and one P x k product.
+
+    Threads: the QR and the SVD run on one BLAS thread (threadpoolctl, restored after; a lock
+    keeps two Python threads from interleaving the limit and its restore). Their narrow panels
+    give OpenBLAS threads little work per synchronisation, and NumPy's and SciPy's OpenBLAS
+    pools (two libraries) spin against each other. Measured on the shared 2-core machine
+    (medians, other jobs running): 2000 x 61, 1.5 ms on one thread against 63-294 ms on the
+    default two; 10000 x 801, 1.8 s against 25 s.
+
+    Rounding: QR and SVD are backward stable (the step is exact for a J and r perturbed by a
+    few eps relative) and s / (s² + lam) adds positive numbers only, so the step is as accurate
+    as the damped least-squares problem itself allows. Forming JᵀJ instead rounds its entries by
+    eps |J|², i.e. by eps cond(J)² relative to its smallest eigenvalue, before any solve: on the
+    sin-lm-trainlm epochs (cond(JᵀJ + mu I) 3e5 .. 6e9) the Cholesky step is 1e-11 .. 9e-8 off
+    a 50-digit solve, this one 6e-15 .. 5e-12 (tests/test_lm.py checks an exactly known case).
+    LAPACK's ``dgeqrt`` (recursive, compact-WY blocked QR) is used through
+    ``scipy.linalg.lapack`` rather than ``scipy.linalg.qr`` (``dgeqrf``, level-2 panels): on the
+    benchmark's 2000 x 62 [J r], one thread, 0.56 ms against 1.06 ms.
+    """
+
+    def __init__(self, J: np.ndarray, r: np.ndarray, damping: str, divisor: float):
+        n_residuals, n_params = J.shape
+        self.n_params = n_params
+        self.divisor = float(divisor)
+        self.damping = damping
+        packed = np.empty((n_residuals, n_params + 1), order="F")
+        packed[:, :n_params] = J
+        packed[:, n_params] = r
+        with _one_blas_thread():
+            self._factor(packed, J, damping, n_residuals, n_params)
+
+    def _factor(self, packed: np.ndarray, J: np.ndarray, damping: str, n_residuals: int, n_params: int) -> None:
+        block = max(1, min(32, n_residuals, n_params + 1))
+        packed, _, info = lapack.dgeqrt(block, packed, overwrite_a=1)
+        if info != 0:  # pragma: no cover - only for illegal arguments
+            raise np.linalg.LinAlgError(f"LAPACK dgeqrt failed (info={info})")
+        k = min(n_residuals, n_params)
+        R = np.triu(packed[:k, :n_params])
+        q = packed[:k, n_params].copy()
+        if damping == "diag":
+            column_sq = np.einsum("ij,ij->j", J, J)
+            self.active = np.flatnonzero(column_sq > 0)
+            self.singular = self.active.size < n_params
+            self.inverse_scale = 1.0 / np.sqrt(column_sq[self.active])
+            R = R[:, self.active] * self.inverse_scale
+        else:
+            self.active, self.singular, self.inverse_scale = None, False, None
+        if R.shape[1] == 0:
+            self.s = np.zeros(0)
+            self.V = np.zeros((0, 0))
+            self.g = np.zeros(0)
+            return
+        try:
+            U, s, Vt = scipy.linalg.svd(R, full_matrices=False, check_finite=False)
+        except np.linalg.LinAlgError:  # gesdd did not converge: the slower, sturdier driver
+            U, s, Vt = scipy.linalg.svd(R, full_matrices=False, check_finite=False, lapack_driver="gesvd")
+        self.s = s
+        self.V = np.ascontiguousarray(Vt.T)
+        self.g = U.T @ q
+
+    def step(self, mu: float) -> tuple[np.ndarray, bool]:
+        lam = mu * self.divisor if self.damping == "identity" else mu
+        z = -(self.V @ (self.s / (self.s * self.s + lam) * self.g))
+        if self.active is None:
+            return z, False
+        delta = np.zeros(self.n_params)
+        delta[self.active] = z * self.inverse_scale
+        return delta, self.singular
 
 
 class LevenbergMarquardt:
@@ -196,7 +333,9 @@ class LevenbergMarquardt:
         damping: ``identity`` (mu I) or ``diag`` (mu diag(JᵀJ)).
         normalization: ``none``, ``per_residual`` or ``per_sample`` (which implementation each
             matches: module docstring).
-        solver: ``cholesky`` (lstsq fallback) or ``lstsq``.
+        solver: ``svd`` (default: QR of [J r] and one SVD per epoch, stable), ``cholesky``
+            (normal equations as MATLAB's backslash, lstsq fallback) or ``lstsq`` (normal
+            equations, minimum norm); module docstring.
 
     Use `fit` for a network, `minimize` for callables, or `start` to step one epoch at a time.
     """
@@ -216,7 +355,7 @@ class LevenbergMarquardt:
         max_fail: int = 6,
         damping: str = "identity",
         normalization: str = "none",
-        solver: str = "cholesky",
+        solver: str = "svd",
     ):
         self.mu = positive_number("mu", mu)
         self.mu_dec = positive_number("mu_dec", mu_dec)
@@ -295,7 +434,9 @@ class LMRun:
     """One Levenberg-Marquardt run, advanced an epoch at a time (for lockstep comparisons).
 
     Attributes: ``theta`` (current weights, flat float64), ``mu``, ``epoch``, ``records``
-    (one `LMEpochRecord` per epoch, epoch 0 first), ``stop_reason`` (None while running)."""
+    (one `LMEpochRecord` per epoch, epoch 0 first), ``stop_reason`` (None while running),
+    ``residual`` and ``jacobian`` at ``theta``, ``je`` (Jᵀr / c) and, for the normal-equations
+    solvers only, ``jj`` (JᵀJ / c; None with ``svd``)."""
 
     def __init__(self, lm, residuals_and_jacobian, x0, residuals, n_samples, validation_residuals):
         self.lm = lm
@@ -332,11 +473,16 @@ class LMRun:
         self.jacobian = J
         count = r.size
         divisor = {"none": 1.0, "per_residual": float(count), "per_sample": float(self.n_samples or 0)}[self.lm.normalization]
-        jj = J.T @ J
         je = J.T @ r
         self.sse = float(r @ r)
         self.mse = self.sse / count
         self.grad_norm = 2.0 * float(np.linalg.norm(je)) / count
+        self.divisor = divisor
+        self._factored: DampedLeastSquares | None = None  # built by the first trial that needs it
+        if self.lm.solver == "svd":
+            self.jj, self.je = None, (je / divisor if divisor != 1.0 else je)
+            return
+        jj = J.T @ J
         if divisor != 1.0:
             jj /= divisor
             je /= divisor
@@ -395,12 +541,9 @@ class LMRun:
         if self.stop_reason is not None:
             return None
         lm = self.lm
-        diagonal = np.ones(self.theta.size) if lm.damping == "identity" else np.diag(self.jj).copy()
         accepted = rejected = fallbacks = 0
         while self.mu <= lm.mu_max:
-            matrix = self.jj.copy()
-            matrix[np.diag_indices_from(matrix)] += self.mu * diagonal
-            delta, fell_back = solve_damped(matrix, -self.je, lm.solver)
+            delta, fell_back = self.damped_step(self.mu)
             fallbacks += fell_back
             trial = self.theta + delta
             if self._trial_mse(trial) < self.mse:
@@ -424,6 +567,18 @@ class LMRun:
         record = self._record(accepted, rejected, fallbacks, val_mse)
         self.records.append(record)
         return record
+
+    def damped_step(self, mu: float) -> tuple[np.ndarray, bool]:
+        """The trial step for damping `mu` at the current weights (not applied) and whether it
+        fell back to a minimum-norm solution; `lm.solver` says how (module docstring)."""
+        if self.lm.solver == "svd":
+            if self._factored is None:
+                self._factored = DampedLeastSquares(self.jacobian, self.residual, self.lm.damping, self.divisor)
+            return self._factored.step(mu)
+        matrix = self.jj.copy()
+        diagonal = 1.0 if self.lm.damping == "identity" else np.diag(self.jj)
+        matrix[np.diag_indices_from(matrix)] += mu * diagonal
+        return solve_damped(matrix, -self.je, self.lm.solver)
 
     def run(self) -> LMResult:
         """Step until a stop applies; return the result."""

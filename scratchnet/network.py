@@ -17,6 +17,14 @@ Canonical layout (see ARCHITECTURE.md and `scratchnet.layers`): parameters are a
 
 The total loss is ``scale * reduce(per-element loss) + l2 * sum_l sum(W_l ** 2)`` (weights only,
 as Keras' ``L2`` kernel regularizer; biases are not penalised).
+
+Layer state and modes: ``net.state`` holds the layers' state (batch-norm running statistics)
+under canonical names (``batch_norm_1.running_mean``). A training step
+(``loss_and_grads(..., update_state=True)``) updates it in place and advances ``net.step_count``,
+the step whose dropout masks the next pass uses (`scratchnet.layers.dropout_mask`); a gradient
+evaluation (the default) changes neither, so it is a deterministic function of the parameters.
+``net.eval()`` switches every layer to evaluation (batch norm normalises with the running
+statistics, dropout passes its input through); ``net.train()`` back.
 """
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ from scratchnet import activations as activations_module
 from scratchnet import init as init_module
 from scratchnet import layers as layers_module
 from scratchnet._checks import as_float_array, positive_number, resolve_dtype
-from scratchnet.layers import Dense, Layer
+from scratchnet.layers import Dense, Dropout, Layer
 from scratchnet.losses import Loss
 from scratchnet.params import flatten, slices, unflatten
 
@@ -89,7 +97,9 @@ class Network:
     def _setup(self, layers: list[Layer], input_shape: tuple[int, ...], loss: Loss, l2: float,
                dtype: Any, init: Any, seed: int | None) -> None:
         """Everything after the argument checks: shapes, names, initial parameters and state."""
-        self.layers = list(layers)
+        # the network owns its layers (it switches their mode and convention); dropout layers
+        # without a seed take the network's, so the spec says which masks it draws
+        self.layers = [_seeded(layer.copy(), seed) for layer in layers]
         self.input_shape = tuple(input_shape)
         self.shapes = layers_module.input_shapes(self.layers, self.input_shape)  # per layer input, then output
         self.output_shape = self.shapes[-1]
@@ -100,6 +110,9 @@ class Network:
         self.init = init_module.get(init)
         self.seed = seed
         self.training = True
+        self.convention = "torch"
+        #: training steps taken (`loss_and_grads(..., update_state=True)`): the step of the next masks
+        self.step_count = 0
         self._names = layers_module.layer_param_names(self.layers)
         self._state_names = layers_module.layer_state_names(self.layers)
         self._regularized = [names[slot] for layer, names in zip(self.layers, self._names) for slot in layer.regularized()
@@ -146,6 +159,27 @@ class Network:
         """Copy canonical parameters into the network (names and shapes must match exactly)."""
         self.params = self.check_params(params)
 
+    def state_names(self, layer: int) -> dict[str, str]:
+        """{state slot: canonical name} of layer `layer` (empty for stateless layers)."""
+        return dict(self._state_names[layer])
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Copy layer state (``{"batch_norm_1.running_mean": ..., ...}``, every name of
+        ``net.state``, canonical shapes) into the network, in place."""
+        missing = [name for name in self.state if name not in state]
+        extra = [name for name in state if name not in self.state]
+        if missing or extra:
+            raise ValueError(f"state names do not match the network: missing {missing}, unexpected {extra} "
+                             f"(expected {list(self.state)})")
+        checked = {}
+        for name, reference in self.state.items():
+            value = as_float_array(f"state[{name!r}]", state[name], self.dtype)
+            if value.shape != reference.shape:
+                raise ValueError(f"state[{name!r}] has shape {value.shape}, expected {reference.shape}")
+            checked[name] = value
+        for name, value in checked.items():
+            self.state[name][...] = value
+
     def check_params(self, params: Mapping[str, np.ndarray]) -> Params:
         """Validate a canonical mapping against this network and return a copy in its dtype."""
         missing = [name for name in self.params if name not in params]
@@ -187,6 +221,19 @@ class Network:
     def eval(self):
         return self.train(False)
 
+    def set_convention(self, convention: str) -> "Network":
+        """Follow a framework's convention where layers differ between frameworks (batch norm's
+        default momentum and eps and its running variance; `scratchnet.layers.BatchNorm`).
+        ``"torch"`` (the default) or ``"keras"``; returns the network."""
+        if not isinstance(convention, str):
+            raise TypeError(f"convention must be a name such as 'torch' or 'keras', got {convention!r}")
+        for layer in self.layers:
+            layer.convention = convention
+            if isinstance(layer, layers_module.BatchNorm):
+                layer.effective_eps  # an unknown convention fails here, naming the known ones
+        self.convention = convention
+        return self
+
     # ------------------------------------------------------------------ data checks
     def check_inputs(self, X: Any) -> np.ndarray:
         """X as a C-contiguous (batch, *input_shape) array in the network's dtype."""
@@ -221,18 +268,32 @@ class Network:
         return np.ascontiguousarray(self.loss.check_targets(raw, self.output_shape[0], batch), dtype=self.dtype)
 
     # ------------------------------------------------------------------ forward / backward
-    def forward(self, X: np.ndarray, params: Mapping[str, np.ndarray] | None = None):
+    def forward(self, X: np.ndarray, params: Mapping[str, np.ndarray] | None = None, *, update_state: bool = False):
         """Pre-activations and activations of every layer: (zs, outs), lists with one
         (batch, *shape) array per layer; outs[-1] is the network output. X must already be checked.
-        Layer state is left unchanged."""
-        params = self.params if params is None else params
-        zs, outs = [], []
+        Layer state is left unchanged unless `update_state` (a training step's forward pass, in
+        training mode); dropout uses the masks of step ``step_count``."""
+        zs, outs, _ = self._forward(X, self.params if params is None else params, update_state)
+        return zs, outs
+
+    def _forward(self, X: np.ndarray, params: Mapping[str, np.ndarray], update_state: bool):
+        """(zs, outs, per layer the keyword arguments its backward pass needs: its draws and,
+        for stateful layers, its state)."""
+        zs, outs, extras = [], [], []
         current = X
-        for layer, names in zip(self.layers, self._names):
-            z, current = layer.forward({slot: params[name] for slot, name in names.items()}, current)
+        for index, (layer, names, state_names) in enumerate(zip(self.layers, self._names, self._state_names)):
+            kwargs = layer.draws(self.step_count, index, current.shape, self.dtype)
+            state = None
+            if state_names:
+                own_state = {slot: self.state[name] for slot, name in state_names.items()}
+                state = own_state if (update_state or not layer.training) else None
+            z, current = layer.forward({slot: params[name] for slot, name in names.items()}, current, state, **kwargs)
+            if state_names:
+                kwargs = {**kwargs, "state": own_state}
             zs.append(z)
             outs.append(current)
-        return zs, outs
+            extras.append(kwargs)
+        return zs, outs, extras
 
     def predict(self, X: Any) -> np.ndarray:
         """Network output, shape (batch, outputs)."""
@@ -245,27 +306,32 @@ class Network:
         value, _ = self.loss.value_and_delta(zs[-1], outs[-1], self.check_targets(y, X.shape[0]), self.activations[-1])
         return value + self._l2_value(self.params)
 
-    def loss_and_grads(self, X: Any, y: Any, params: Mapping[str, np.ndarray] | None = None) -> tuple[float, Params]:
+    def loss_and_grads(self, X: Any, y: Any, params: Mapping[str, np.ndarray] | None = None, *,
+                       update_state: bool = False) -> tuple[float, Params]:
         """Loss and its exact gradient wrt every parameter (same keys and shapes as params).
 
         ``params`` evaluates at other canonical parameters without changing the network.
+        ``update_state=True`` makes it a training step's pass: layer state (running statistics)
+        is updated in place and ``step_count`` advances (the next pass draws new dropout masks).
         """
         X = self.check_inputs(X)
         y = self.check_targets(y, X.shape[0])
         params = self.params if params is None else self.check_params(params)
-        return self.loss_and_grads_checked(X, y, params)
+        return self.loss_and_grads_checked(X, y, params, update_state=update_state)
 
-    def loss_and_grads_checked(self, X: np.ndarray, y: np.ndarray, params: Mapping[str, np.ndarray]) -> tuple[float, Params]:
+    def loss_and_grads_checked(self, X: np.ndarray, y: np.ndarray, params: Mapping[str, np.ndarray], *,
+                               update_state: bool = False) -> tuple[float, Params]:
         """`loss_and_grads` for inputs that already passed `check_inputs`/`check_targets`
         (training loops check the data once, not every step)."""
-        zs, outs = self.forward(X, params)
+        zs, outs, extras = self._forward(X, params, update_state)
         value, delta = self.loss.value_and_delta(zs[-1], outs[-1], y, self.activations[-1])
         grads: Params = {}
         for index in range(self.n_layers - 1, -1, -1):
             layer, names = self.layers[index], self._names[index]
             inputs = X if index == 0 else outs[index - 1]
             own = {slot: params[name] for slot, name in names.items()}
-            layer_grads, grad_inputs = layer.backward(own, inputs, zs[index], outs[index], delta, need_input_grad=index > 0)
+            layer_grads, grad_inputs = layer.backward(own, inputs, zs[index], outs[index], delta, need_input_grad=index > 0,
+                                                      **extras[index])
             if self.l2:
                 for slot in layer.regularized():
                     if slot in layer_grads:
@@ -275,6 +341,8 @@ class Network:
             if index:
                 delta = self.layers[index - 1].activation_vjp(zs[index - 1], outs[index - 1], grad_inputs)
         ordered = {name: grads[name] for name in params}
+        if update_state:
+            self.step_count += 1
         return value + self._l2_value(params), ordered
 
     def _l2_value(self, params: Mapping[str, np.ndarray]) -> float:
@@ -295,6 +363,10 @@ class Network:
 
         Squared-error networks only; sum(r**2) is the unreduced, unscaled data loss. Computed by
         one batched backward pass with a (m, k, units) seed, with no Python loop over samples.
+        Every layer must act on each sample separately (`Layer.backward_seeds`): dense, conv2d,
+        the pooling layers, flatten, dropout (the mask of step ``step_count``) and batch norm in
+        eval mode; batch norm in training mode couples the samples and raises
+        NotImplementedError.
         """
         if self.loss.name != "squared_error":
             raise ValueError(f"residual_jacobian needs loss='squared_error', this network uses {self.loss.name!r}")
@@ -303,7 +375,7 @@ class Network:
         X = self.check_inputs(X).astype(np.float64)
         y = self.check_targets(y, X.shape[0]).astype(np.float64)
         params = {k: v.astype(np.float64) for k, v in (self.params if params is None else self.check_params(params)).items()}
-        zs, outs = self.forward(X, params)
+        zs, outs, extras = self._forward(X, params, False)
         m, k = outs[-1].shape
         jacobian = np.empty((m, k, self.n_params))
         where = slices(params)
@@ -317,7 +389,10 @@ class Network:
             layer, names = self.layers[index], self._names[index]
             inputs = X if index == 0 else outs[index - 1]
             own = {slot: params[name] for slot, name in names.items()}
-            blocks, seeds = layer.backward_seeds(own, inputs, delta, need_input_grad=index > 0)
+            try:
+                blocks, seeds = layer.backward_seeds(own, inputs, delta, need_input_grad=index > 0, **extras[index])
+            except NotImplementedError as error:
+                raise NotImplementedError(f"residual_jacobian: layers[{index}] ({layer.kind}): {error}") from None
             for slot, name in names.items():
                 jacobian[:, :, where[name]] = blocks[slot]
             if index:
@@ -439,6 +514,13 @@ def network_from_spec(spec: Mapping[str, Any], params: Mapping[str, np.ndarray] 
     if params is not None:
         net.set_params(params)
     return net
+
+
+def _seeded(layer: Layer, seed: int | None) -> Layer:
+    """A dropout layer without a seed gets the network's (0 when that is None)."""
+    if isinstance(layer, Dropout) and layer.seed is None:
+        layer.seed = 0 if seed is None else int(seed)
+    return layer
 
 
 def _make_loss(loss: str, reduction: str, scale: float, last: activations_module.Activation) -> Loss:

@@ -30,7 +30,8 @@ def fit(
     callback: Callable[[int, float, dict[str, np.ndarray]], None] | None = None,
 ) -> History:
     """Train `net` in place for `steps` updates on batches from `batch_schedule(len(X),
-    batch_size, steps, shuffle, seed)`. `callback(step, loss, grads)` runs after each update."""
+    batch_size, steps, shuffle, seed)`. `callback(step, loss, grads)` runs after each update.
+    Each step updates the layer state (batch-norm running statistics) and draws new dropout masks."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     X = net.check_inputs(X)
@@ -39,7 +40,7 @@ def fit(
     full_batch = batch_size is None or batch_size == X.shape[0]
     for step, indices in enumerate(batch_schedule(X.shape[0], batch_size, steps, shuffle, seed)):
         batch_X, batch_y = (X, y) if full_batch and not shuffle else (X[indices], y[indices])
-        loss, grads = net.loss_and_grads_checked(batch_X, batch_y, net.params)
+        loss, grads = net.loss_and_grads_checked(batch_X, batch_y, net.params, update_state=True)
         optimizer.step(net.params, grads)
         losses[step] = loss
         if callback is not None:

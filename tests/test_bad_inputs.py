@@ -100,8 +100,8 @@ def test_cli_bad_spec_exits_2_and_writes_nothing(tmp_path, capsys):
 
 
 def test_cli_unknown_backend_and_format(tmp_path, capsys):
-    assert main(["run", "xor-sigmoid-sgd", "--backends", "scratchnet,jax", "--out", str(tmp_path / "a")]) == 2
-    assert "unknown backend 'jax'" in capsys.readouterr().err
+    assert main(["run", "xor-sigmoid-sgd", "--backends", "scratchnet,jaxx", "--out", str(tmp_path / "a")]) == 2
+    assert "unknown backend 'jaxx'" in capsys.readouterr().err
     assert main(["run", "xor-sigmoid-sgd", "--format", "pdf", "--out", str(tmp_path / "b")]) == 2
     assert "unknown format 'pdf'" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

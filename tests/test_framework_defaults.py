@@ -4,9 +4,12 @@
   `convention="torch"` defaults == the `torch.optim.<Class>.__init__` signature defaults, option
   by option. Options one side has and the other lacks, and defaults that differ in form only,
   are listed below as explicit, commented exceptions (their framework default is checked too).
+* `convention="optax"` defaults == the signature defaults of the optax aliases the jax backend
+  builds (`optax.sgd`, `adam`, `adamw`, `rmsprop`, `adagrad`; `optax.add_decayed_weights` for the
+  chained weight decay), optax's required learning rate required in scratchnet too.
 * The references take the defaults of options a scenario leaves out from their framework, never
-  from scratchnet (the code under test): with scratchnet's defaults sabotaged, the Keras and
-  torch backends still build exactly the framework-default optimizers.
+  from scratchnet (the code under test): with scratchnet's defaults sabotaged, the Keras, torch
+  and jax backends still build exactly the framework-default optimizers.
 
 A missing framework skips its tests with the reason (the backend's install hint).
 """
@@ -221,3 +224,127 @@ def test_torch_backend_completes_a_lone_beta_from_torch(name, option, index, mon
     expected = [0.85, 0.995]
     expected[index] = 0.5
     assert tuple(betas) == tuple(expected)
+
+
+# ---------------------------------------------------------------------------------------- optax
+# scratchnet's `convention="optax"` defaults == the signature defaults of the optax aliases
+# (optax/_src/alias.py) the jax backend builds, option by option. `weight_decay` of every
+# optimizer but AdamW is optax's chained `add_decayed_weights` (optax/transforms/_adding.py), so its
+# default is that function's. optax has no default learning rate: both sides require it.
+OPTAX_KEYWORDS = {  # scratchnet option -> (optax function, keyword)
+    "sgd": {"lr": ("sgd", "learning_rate"), "momentum": ("sgd", "momentum"), "nesterov": ("sgd", "nesterov"),
+            "weight_decay": ("add_decayed_weights", "weight_decay")},
+    "adam": {"lr": ("adam", "learning_rate"), "beta_1": ("adam", "b1"), "beta_2": ("adam", "b2"),
+             "epsilon": ("adam", "eps"), "eps_root": ("adam", "eps_root"),
+             "weight_decay": ("add_decayed_weights", "weight_decay")},
+    "adamw": {"lr": ("adamw", "learning_rate"), "beta_1": ("adamw", "b1"), "beta_2": ("adamw", "b2"),
+              "epsilon": ("adamw", "eps"), "eps_root": ("adamw", "eps_root"), "weight_decay": ("adamw", "weight_decay")},
+    "rmsprop": {"lr": ("rmsprop", "learning_rate"), "rho": ("rmsprop", "decay"), "epsilon": ("rmsprop", "eps"),
+                "momentum": ("rmsprop", "momentum"), "centered": ("rmsprop", "centered"),
+                "eps_in_sqrt": ("rmsprop", "eps_in_sqrt"), "initial_scale": ("rmsprop", "initial_scale"),
+                "weight_decay": ("add_decayed_weights", "weight_decay")},
+    "adagrad": {"lr": ("adagrad", "learning_rate"), "initial_accumulator_value": ("adagrad", "initial_accumulator_value"),
+                "epsilon": ("adagrad", "eps"), "weight_decay": ("add_decayed_weights", "weight_decay")},
+}
+OPTAX_SAME_EFFECT = {
+    # optax's momentum=None means "no trace" (alias.py::sgd / rmsprop use base.identity()); scratchnet's
+    # 0.0 takes plain steps too (and the jax backend passes 0 as None).
+    ("sgd", "momentum"): (None, 0.0),
+    ("rmsprop", "momentum"): (None, 0.0),
+}
+# scratchnet options the optax aliases lack: amsgrad=True selects optax.amsgrad (Adam) or
+# scale_by_amsgrad in adamw's chain; False (scratchnet's default) is the plain alias. dampening:
+# optax's trace has none, and only 0 (no dampening) can step in the optax convention.
+OPTAX_SCRATCHNET_ONLY = {("adam", "amsgrad"): False, ("adamw", "amsgrad"): False, ("sgd", "dampening"): 0.0}
+# optax options scratchnet does not have, each with the default scratchnet's behaviour equals.
+OPTAX_ONLY = {
+    "sgd": {"accumulator_dtype": None},  # the trace keeps the parameters' dtype
+    "adam": {"mu_dtype": None, "nesterov": False},  # mu in the parameters' dtype; no NAdam
+    "adamw": {"mu_dtype": None, "mask": None, "nesterov": False},  # decay on every parameter
+    "rmsprop": {"nesterov": False, "bias_correction": False},
+    "adagrad": {},
+}
+
+
+def _optax():
+    try:
+        from reference.jax_backend import import_jax
+
+        return import_jax()[1]
+    except MissingFramework as error:
+        pytest.skip(str(error))
+
+
+def function_defaults(function) -> dict:
+    return {name: parameter.default for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.default is not inspect.Parameter.empty}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optax_convention_defaults_are_optax_defaults(name):
+    optax = _optax()
+    declared = scratchnet_class(name).defaults["optax"]
+    alias = getattr(optax, name)
+    compared = set()
+    for option, value in declared.items():
+        if (name, option) in OPTAX_SCRATCHNET_ONLY:
+            expected = OPTAX_SCRATCHNET_ONLY[(name, option)]
+            assert value == expected and type(value) is type(expected), (name, option)
+            continue
+        function_name, keyword = OPTAX_KEYWORDS[name][option]
+        function = getattr(optax, function_name)
+        parameters = inspect.signature(function).parameters
+        assert keyword in parameters, f"optax.{function_name} has no {keyword!r}"
+        default = parameters[keyword].default
+        if function is alias:
+            compared.add(keyword)
+        if default is inspect.Parameter.empty:  # required in optax: required in scratchnet
+            assert value is None, f"optax.{function_name}({keyword}) is required, scratchnet defaults {option}={value!r}"
+            with pytest.raises(TypeError, match=f"{option} is required in the optax convention"):
+                sn.optim.get(name, convention="optax").step({"w": np.ones(2)}, {"w": np.ones(2)})
+            continue
+        if (name, option) in OPTAX_SAME_EFFECT:
+            assert (default, value) == OPTAX_SAME_EFFECT[(name, option)], (name, option)
+            continue
+        assert_same_default(f"optax.{function_name}", option, value, default)
+    assert sn.optim.get(name, convention="optax", lr=0.1).options == {**declared, "lr": 0.1}
+    uncompared = set(inspect.signature(alias).parameters) - compared  # every alias option compared or listed
+    assert uncompared == set(OPTAX_ONLY[name]), f"optax.{name}: uncompared options {sorted(uncompared)}"
+    defaults = function_defaults(alias)
+    for keyword, value in OPTAX_ONLY[name].items():
+        assert defaults[keyword] == value and type(defaults[keyword]) is type(value), (name, keyword)
+    if name in ("adam", "adamw"):  # amsgrad=True gets optax.amsgrad's / scale_by_amsgrad's defaults: the same
+        for other in (optax.amsgrad, optax.scale_by_amsgrad):
+            other_defaults = function_defaults(other)
+            for keyword in ("b1", "b2", "eps", "eps_root"):
+                assert other_defaults[keyword] == defaults[keyword], (other.__name__, keyword)
+
+
+def _one_update(optax, transform, seed=0):
+    """The update of `transform` for fixed random gradients and parameters (two steps)."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(seed)
+    params = {"w": jnp.asarray(rng.normal(size=(3, 4)))}
+    state = transform.init(params)
+    for _ in range(2):
+        grads = {"w": jnp.asarray(rng.normal(size=(3, 4)))}
+        updates, state = transform.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return np.asarray(params["w"])
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_jax_backend_takes_its_defaults_from_optax(name, monkeypatch):
+    """With scratchnet's optax defaults sabotaged, the jax backend still builds optax's own
+    default optimizer (only the scenario's lr is passed)."""
+    optax = _optax()
+    from reference.jax_backend import build_optimizer
+    from reference.protocol import OptimizerSpec
+
+    cls = scratchnet_class(name)
+    sabotaged = _sabotaged({key: value for key, value in cls.defaults["optax"].items() if value is not None})
+    monkeypatch.setitem(cls.defaults, "optax", {**cls.defaults["optax"], **sabotaged})
+    built = build_optimizer(optax, OptimizerSpec(name, {"lr": 0.05}))
+    expected = getattr(optax, name)(learning_rate=0.05)
+    np.testing.assert_array_equal(_one_update(optax, built), _one_update(optax, expected))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.lm import LevenbergMarquardt, NetworkResiduals, solve_damped
+from scratchnet.lm import DAMPINGS, LevenbergMarquardt, NetworkResiduals, solve_damped
 
 
 def linear(A, b):
@@ -148,3 +148,107 @@ def test_bad_options_and_inputs_are_named():
     bad_shape = lambda theta: (np.zeros(3), np.zeros((3, 5)))  # noqa: E731
     with pytest.raises(ValueError, match=r"\(3, 2\)"):
         LevenbergMarquardt().start(bad_shape, np.zeros(2))
+
+
+def ill_conditioned_problem(inconsistent: float):
+    """J = Q diag(s) Wᵀ (64 x 16) built from Hadamard matrices and powers of two, so J, r and
+    the damped step are exact in closed form: s = 2^-k with k from 0 to 20 (cond(J) 1e6,
+    cond(JᵀJ) 1e12), Q = H64[:, :16]/8 and W = H16/4 orthonormal, every entry of J a short sum
+    of powers of two (no rounding). r = Q g + `inconsistent` x (a unit vector orthogonal to
+    range(J)). Exact step: delta = -W diag(s/(s²+lam)) g (checked against a 60-digit mpmath
+    solve of the normal equations: 1.4e-16)."""
+    from scipy.linalg import hadamard
+
+    H64, H16 = hadamard(64).astype(float), hadamard(16).astype(float)
+    Q, W = H64[:, :16] / 8, H16 / 4
+    s = 2.0 ** -np.round(np.linspace(0, 20, 16))
+    J = (Q * s) @ W.T
+    g = (np.arange(16) + 1) / 4 * np.where(np.arange(16) % 2, 1.0, -1.0)
+    r = Q @ g + inconsistent * H64[:, 16] / 8
+    return J, r, s, W, g
+
+
+@pytest.mark.parametrize("inconsistent", [0.0, 8.0])
+@pytest.mark.parametrize("damping", ["identity", "diag"])
+@pytest.mark.parametrize("mu", [1e-16, 1e-13, 1e-10])
+def test_svd_step_keeps_the_digits_the_normal_equations_lose(mu, damping, inconsistent):
+    J, r, s, W, g = ill_conditioned_problem(inconsistent)
+    if damping == "identity":
+        scale, lam = np.ones(16), mu
+    else:  # columns scaled by powers of two: mu diag(JᵀJ) = scale (mu c0 I) scale, c0 = |J[:, j]|² = sum(s²)/16
+        scale, lam = 2.0 ** np.array([(-1) ** j * (j % 5) for j in range(16)]), mu * np.sum(s * s) / 16
+    J = J * scale
+    exact = -(W @ (s / (s * s + lam) * g)) / scale
+    errors = {}
+    for solver in ("svd", "cholesky"):
+        rj, res = linear(J, -r)  # r(theta) = J theta + r, so the first trial from 0 is the damped step
+        run = LevenbergMarquardt(mu=mu, damping=damping, solver=solver).start(rj, np.zeros(16), res)
+        record = run.step()
+        assert (record.accepted, record.rejected) == (1, 0)
+        errors[solver] = np.abs(run.theta - exact).max() / np.abs(exact).max()
+    assert errors["svd"] <= 1e-10, errors  # measured 1e-12 .. 9e-12
+    assert errors["cholesky"] > 1e-10, errors  # the old normal-equations solve fails the same check (6e-8 .. 1e-5)
+
+
+def test_svd_solver_agrees_with_the_normal_equations_where_they_are_well_conditioned():
+    rng = np.random.default_rng(1)
+    cases = {
+        "tall": (rng.normal(size=(30, 6)), rng.normal(size=30)),
+        "wide (P > N)": (rng.normal(size=(3, 7)), rng.normal(size=3)),
+        "zero column": (np.column_stack([rng.normal(size=(20, 3)), np.zeros(20), rng.normal(size=(20, 2))]), rng.normal(size=20)),
+    }
+    for name, (A, b) in cases.items():
+        rj, r = linear(A, b)
+        theta0 = rng.normal(size=A.shape[1])
+        for damping in DAMPINGS:
+            for normalization in ("none", "per_residual", "per_sample"):
+                steps = {}
+                for solver in ("svd", "cholesky"):
+                    run = LevenbergMarquardt(mu=0.3, damping=damping, normalization=normalization, solver=solver).start(
+                        rj, theta0, r, n_samples=A.shape[0] // 2 + 1)
+                    steps[solver] = [run.damped_step(mu) for mu in (0.3, 3.0, 30.0)]
+                for (svd, singular), (chol, fell_back) in zip(steps["svd"], steps["cholesky"]):
+                    np.testing.assert_allclose(svd, chol, rtol=1e-12, atol=1e-14 * np.abs(chol).max(), err_msg=name)
+                    assert singular == fell_back == (name == "zero column" and damping == "diag"), name
+                    if name == "zero column" and damping == "diag":
+                        assert svd[3] == 0.0  # the minimum-norm choice for a parameter r does not depend on
+
+
+def test_one_factorisation_serves_every_trial_of_an_epoch(monkeypatch):
+    import scratchnet.lm as lm_module
+
+    built = []
+    original = lm_module.DampedLeastSquares.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(lm_module.DampedLeastSquares, "__init__", counting)
+    rj, r = arctan_problem()
+    run = LevenbergMarquardt().start(rj, [2.0], r)
+    record = run.step()
+    assert record.accepted + record.rejected == 3 and len(built) == 1  # 3 mu trials, one QR + SVD
+    run.set_theta(run.theta)  # anchoring re-evaluates; the factorisation waits for the next trial
+    assert len(built) == 1
+
+
+def test_unknown_solver_is_named():
+    with pytest.raises(ValueError, match="did you mean 'svd'"):
+        LevenbergMarquardt(solver="svdd")
+
+
+def test_the_factorisation_leaves_blas_thread_counts_as_it_found_them():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def counts():
+        return sorted((info["filepath"], info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas")
+
+    rj, r = arctan_problem()
+    before = counts()
+    LevenbergMarquardt().start(rj, [2.0], r).step()
+    assert counts() == before
+    with threadpool_limits(limits=1, user_api="blas"):
+        LevenbergMarquardt().start(rj, [2.0], r).step()
+        assert all(n == 1 for _, n in counts())
+    assert counts() == before

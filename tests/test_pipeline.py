@@ -68,10 +68,11 @@ def wrapped(hook):
 
 def test_registry_declarations_drive_the_pairings(register):
     register("mine", ScratchnetBackend, convention="keras", packages=("numpy",), settings={"exact": True})
-    result = comparisons.run(comparisons.Scenario.from_dict(XOR), mode="free")
+    momentum = {**XOR, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}}  # the two momentum forms differ
+    result = comparisons.run(comparisons.Scenario.from_dict(momentum), mode="free")
     pairs = set(map(tuple, result.diffs[["backend", "reference", "kind"]].drop_duplicates().to_numpy()))
     # "mine" declares the keras convention: judged exactly against scratchnet[keras], and against
-    # the reference only where the measured gap allows (plain SGD: no gap, so nothing is labelled)
+    # the reference only where the measured gap allows
     assert pairs == {("mine", "scratchnet", "cross"), ("mine", "scratchnet[keras]", "exact"),
                      ("scratchnet[keras]", "scratchnet", "gap")}
     assert result.environment["settings"]["mine"] == {"exact": True}
@@ -225,3 +226,27 @@ def test_race_is_fed_by_the_runs_records():
     assert method["epochs"] == result.steps_completed == len(losses_after)
     assert gradient_descent["epochs"] > 100 * method["epochs"]
     assert gradient_descent["final"] <= result.extras["race"]["goal"] < result.losses["scratchnet"].iloc[0]
+
+
+@pytest.mark.parametrize("options, skipped", [({"lr": 0.5, "momentum": 0.9}, True), ({"lr": 0.1, "momentum": 0.9}, False)])
+def test_the_twin_is_skipped_exactly_when_the_conventions_coincide(register, options, skipped):
+    """lr 0.5 is a power of two, so torch's momentum buffer and Keras' velocity round alike and
+    the twin would equal scratchnet bit for bit; lr 0.1 does not. Checked on the run's own
+    batches, not the dry run's."""
+    import scratchnet as sn
+    from reference.protocol import OptimizerSpec, Problem
+
+    register("mine", ScratchnetBackend, convention="keras")
+    spec = {**XOR, "optimizer": {"name": "sgd", **options}, "run": {**XOR["run"], "mode": "free", "steps": 40}}
+    scenario = comparisons.Scenario.from_dict(spec)
+    result = comparisons.run(scenario)
+    assert result.passed and ("mine" in (result.extras.get("twins_skipped") or {})) == skipped
+    assert ("scratchnet[keras]" in set(result.diffs.backend)) != skipped
+    net = scenario.build_network()
+    problem = Problem(net.spec(), net.params, OptimizerSpec("sgd", options))
+    lanes = [ScratchnetBackend(problem, convention) for convention in ("torch", "keras")]
+    data = scenario.load_data()
+    for indices in sn.data.batch_schedule(4, None, 40, True, 0):
+        records = [lane.step(data.X[indices], data.y[indices]) for lane in lanes]
+    identical = all(np.array_equal(records[0].params[k], records[1].params[k]) for k in records[0].params)
+    assert identical == skipped

@@ -14,7 +14,7 @@ import pytest
 
 from comparisons.report import load_records, render, render_doctor_section, write_report
 from comparisons.report import records as report_records
-from test_report_support import (HOSTILE, Crashing, DoubledGradient, Exploding, Interrupting, Unbuildable,
+from test_report_support import (HOSTILE, momentum_xor, Crashing, DoubledGradient, Exploding, Interrupting, Unbuildable,
                                  hostile_scenario, run)
 
 PAGES = ("report.html", "report.md", "loss.png", "errors.png", "heatmap.png")
@@ -33,7 +33,7 @@ def _written(tmp_path_factory, name, doctor=None, **run_options):
 
 @pytest.fixture(scope="module")
 def passing(tmp_path_factory):
-    return _written(tmp_path_factory, "passing", backends=["scratchnet", "torch", "keras"])
+    return _written(tmp_path_factory, "passing", scenario=momentum_xor(), backends=["scratchnet", "torch", "keras"])
 
 
 @pytest.fixture(scope="module")

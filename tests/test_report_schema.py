@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+
 from comparisons.report import content, load_records, render, write_report
 from comparisons.report import records as report_records
 from comparisons.report.html_page import render_page as render_html_page
 from comparisons.report.markdown_page import render_page as render_markdown_page
 from comparisons.report.schema import SCHEMA_VERSION, Summary, SummaryError, load_summary, worst_rows
-from test_report_support import DoubledGradient, WrongShape, run
+from test_report_support import DoubledGradient, WrongShape, momentum_xor, run
 
 DOCTOR = {"ok": False, "culprit": ["dense_1.W"], "notes": ["check the bias"],
           "findings": [{"param": "dense_1.W", "kind": "scaled", "factor": 2.0}]}
@@ -44,8 +45,8 @@ def finding(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def diverging(tmp_path_factory):
-    return _written(tmp_path_factory, "diverging", torch_class=DoubledGradient, backends=["scratchnet", "torch", "keras"],
-                    mode="anchored")
+    return _written(tmp_path_factory, "diverging", scenario=momentum_xor(), torch_class=DoubledGradient,
+                    backends=["scratchnet", "torch", "keras"], mode="anchored")
 
 
 def _html_order(page):

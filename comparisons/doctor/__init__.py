@@ -19,6 +19,7 @@ spec (what the CLI calls).
 from comparisons.doctor.diagnose import diagnose
 from comparisons.doctor.files import diagnose_file, load_spec_file
 from comparisons.doctor.layout import AugmentedWeight, Bias, Weight
+from comparisons.doctor.layers import LayerCheckResult, LayerFinding, check_layer  # noqa: F401 (layer-level check)
 from comparisons.doctor.result import KINDS, DiagnosisResult, Finding, ProbeResult
 from comparisons.doctor.spec import DoctorInputError, NetSpec
 from comparisons.doctor.usercode import UserCodeFailure

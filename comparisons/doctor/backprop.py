@@ -25,7 +25,8 @@ HiddenRule = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarr
 #: (delta of layer k, W_k canonical, dL/dW_k) -> dL/da of layer k-1
 PropagateRule = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
-PENALTIES = ("declared", "none", "half", "with_bias")
+PENALTIES = ("declared", "none", "half", "double", "negative", "with_bias")
+_PENALTY_FACTOR = {"declared": 2.0, "with_bias": 2.0, "half": 1.0, "double": 4.0, "negative": -2.0}
 _LINEAR = sn.activations.Linear()
 
 
@@ -35,8 +36,9 @@ class Variant:
 
     `output`: replaces the output-layer delta. `hidden[k]`: replaces the activation
     vector-Jacobian product of hidden layer k. `propagate[k]`: replaces ``delta_k @ W_k.T`` (k >= 1).
-    `penalty`: the L2 term in dL/dW: "declared" (2 l2 W), "none", "half" (l2 W) or "with_bias"
-    (2 l2 b added to dL/db too). `l2`: the coefficient to use instead of the declared one.
+    `penalty`: the L2 term in dL/dW: "declared" (2 l2 W), "none", "half" (l2 W), "double"
+    (4 l2 W), "negative" (-2 l2 W) or "with_bias" (2 l2 b added to dL/db too). `l2`: the
+    coefficient to use instead of the declared one. `zero_bias`: every bias gradient is 0.
     """
 
     output: OutputRule | None = None
@@ -44,6 +46,7 @@ class Variant:
     propagate: Mapping[int, PropagateRule] = field(default_factory=dict)
     penalty: str = "declared"
     l2: float | None = None
+    zero_bias: bool = False
 
 
 def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, variant: Variant) -> Params:
@@ -62,13 +65,13 @@ def variant_gradients(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarr
         inputs = X if layer == 0 else outs[layer - 1]
         grad_W = inputs.T @ delta
         if l2 and variant.penalty != "none":
-            grad_W = grad_W + (l2 if variant.penalty == "half" else 2.0 * l2) * W
+            grad_W = grad_W + _PENALTY_FACTOR[variant.penalty] * l2 * W
         grads[names["W"]] = grad_W
         if net.bias:
             grad_b = delta.sum(axis=0)
             if l2 and variant.penalty == "with_bias":
                 grad_b = grad_b + 2.0 * l2 * params[names["b"]]
-            grads[names["b"]] = grad_b
+            grads[names["b"]] = np.zeros_like(grad_b) if variant.zero_bias else grad_b
         if layer:
             rule = variant.propagate.get(layer)
             grad_a = rule(delta, W, grad_W) if rule else delta @ W.T

@@ -41,6 +41,9 @@ class TensorComparison:
     pattern: list[str] = field(default_factory=list)
     needs_corroboration: bool = False
     first_call: str | None = None  # for kind "stateful": what the first call alone looked like
+    unroll: str | None = None  # for kind "transposed" of the same shape: "F" or "C", the order the block was unrolled in
+    split: object | None = None  # `terms.TermSplit` of a wrong tensor taken apart
+    term: str | None = None  # the part ("data term", "bias column (column 0)") whose kind this is, when not the whole
 
 
 def tensors_close(user: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> bool:
@@ -93,8 +96,30 @@ def compare_tensor(user: np.ndarray, reference: np.ndarray, placement: Placement
         result.kind = "transposed"
         result.fix = "return its transpose (.T)"
         return result
+    unroll = unroll_order(user, reference, tolerance)
+    if unroll:
+        result.kind, result.unroll = "transposed", unroll
+        result.fix = UNROLL_FIX
+        return result
     result.pattern = elementwise_pattern(user, reference, placement, fans, diff.allowed, policy)
     return result
+
+
+UNROLL_FIX = ("unroll and roll back in the same order: Theta_grad.ravel() with .reshape(shape) (row-major), or "
+              "order='F' in both (column-major, as MATLAB's Theta(:) and reshape)")
+
+
+def unroll_order(user: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> str | None:
+    """"F" when `user` is `reference` unrolled column-major (MATLAB's ``Theta(:)``,
+    ``ravel(order='F')``) and rolled back row-major (``reshape``); "C" for the reverse; None
+    otherwise. Only for non-square 2-D blocks (a square one is plainly transposed)."""
+    if user.ndim != 2 or user.shape != reference.shape or user.shape[0] == user.shape[1] or min(user.shape) < 2:
+        return None
+    if tensors_close(user, reference.ravel(order="F").reshape(reference.shape), tolerance):
+        return "F"
+    if tensors_close(user, reference.ravel().reshape(reference.shape, order="F"), tolerance):
+        return "C"
+    return None
 
 
 def _floor(tolerance: Tolerance) -> float:

@@ -17,6 +17,10 @@ from comparisons.doctor.numeric import OwnLossCheck
 from comparisons.doctor.probes import StateOutcome
 from comparisons.doctor.result import Finding
 from comparisons.doctor.spec import NetSpec
+from comparisons.doctor.terms import describe_part
+from comparisons.tolerances import DoctorTolerance, doctor_tolerance
+
+DATA_TERM = "data term"
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Observations:
     lr_follows: dict[str, str] = field(default_factory=dict)
     own: dict[str, OwnLossCheck] = field(default_factory=dict)
     shape_notes: dict[str, str] = field(default_factory=dict)
+    policy: DoctorTolerance | None = None
 
 
 def evidence(name: str, comparison: TensorComparison, placement: Placement, seen: Observations) -> str:
@@ -39,6 +44,7 @@ def evidence(name: str, comparison: TensorComparison, placement: Placement, seen
     kind = comparison.kind
     if kind == "ok":
         return "matches the reference"
+    prefix = _part_prefix(comparison, seen)
     if kind == "stateful":
         text = _stateful(name, comparison, seen)
     elif kind == "shape_mismatch":
@@ -57,7 +63,41 @@ def evidence(name: str, comparison: TensorComparison, placement: Placement, seen
         text = _transposed(comparison, placement)
     else:
         text = _wrong(comparison)
-    return text + _own_loss(name, seen)
+    if comparison.term == DATA_TERM:
+        text = text.replace("x the reference", "x the reference's data term", 1)
+    return prefix + text + _other_parts(comparison, seen) + _own_loss(name, seen)
+
+
+def _part_prefix(comparison: TensorComparison, seen: Observations) -> str:
+    """Which part of the tensor the kind describes, when it is not the whole tensor."""
+    term = comparison.term
+    if term is None:
+        return ""
+    if term == DATA_TERM:
+        return (f"its data term (your gradient minus the declared L2 term 2*l2*W with l2 = {seen.spec.l2:g}, which matches; "
+                "the gradient of the loss without the penalty) ")
+    return f"its {term} "
+
+
+def _other_parts(comparison: TensorComparison, seen: Observations) -> str:
+    """The parts of a tensor taken apart that the kind does not already describe."""
+    split = comparison.split
+    if split is None:
+        return ""
+    policy = seen.policy or doctor_tolerance(False)
+    texts = []
+    for part in split.parts:
+        if part.name == comparison.term:
+            continue
+        if part.name.startswith("L2 term"):
+            texts.append(describe_part(part, seen.spec.l2, policy))
+        elif part.comparison is not None and part.kind != "ok":
+            factor = f" {part.factor:.6g} x" if part.kind == "scaled" and part.factor is not None else ""
+            verb = "are" if part.name == "weights" else "is"
+            texts.append(f"its {part.name} {verb} {part.kind}{factor} against the reference's")
+    for matching in split.matching if texts or comparison.term else []:
+        texts.append(f"its {matching} {'match' if matching == 'weights' else 'matches'} the reference")
+    return "; " + "; ".join(texts) if texts else ""
 
 
 def _stateful(name: str, comparison: TensorComparison, seen: Observations) -> str:
@@ -138,6 +178,12 @@ def _squared_error_hint(double: bool, spec: NetSpec) -> str:
 
 
 def _transposed(comparison: TensorComparison, placement: Placement) -> str:
+    if comparison.unroll == "F":
+        return ("holds the reference's entries in column-major order: the block was unrolled column-major (MATLAB's "
+                "Theta(:), ravel(order='F')) and rolled back row-major (reshape), an unroll-order mistake; " + comparison.fix)
+    if comparison.unroll == "C":
+        return ("holds the reference's entries in the wrong order: the block was unrolled row-major (ravel()) and rolled "
+                "back column-major (reshape(..., order='F')), an unroll-order mistake; " + comparison.fix)
     text = "equals the reference transposed"
     if comparison.got_shape != comparison.expected_shape:
         text += f" and has shape {comparison.got_shape} where {comparison.expected_shape} is due"
@@ -145,7 +191,10 @@ def _transposed(comparison: TensorComparison, placement: Placement) -> str:
         formula = "delta.T @ a_prev with samples as rows (delta @ a_prev.T with samples as columns), shape (fan_out, fan_in)"
     else:
         formula = "a_prev.T @ delta with samples as rows, shape (fan_in, fan_out)"
-    return f"{text}: return its transpose; for layout {getattr(placement, 'layout', 'in_out')!r} the gradient is {formula}"
+    unrolled = (" (inside an unrolled parameter vector the same happens when the block is unrolled column-major, as "
+                "MATLAB's Theta(:), and rolled back row-major: unroll and roll back in the same order)"
+                if isinstance(placement, AugmentedWeight) else "")
+    return f"{text}: return its transpose; for layout {getattr(placement, 'layout', 'in_out')!r} the gradient is {formula}{unrolled}"
 
 
 def _wrong(comparison: TensorComparison) -> str:
@@ -159,20 +208,30 @@ def _wrong(comparison: TensorComparison) -> str:
 
 def _own_loss(name: str, seen: Observations) -> str:
     check = seen.own.get(name)
-    if check is None or not check.entries:
+    if check is None:
         return ""
-    if check.agrees_yours and not check.agrees_reference:
+    status = check.status
+    if status == "skipped":
+        return "; central differences of your own loss could not check it (every step crossed a ReLU-family kink)"
+    if status == "unresolved":
+        return ("; central differences of your own loss could not check it: its gradient is below what they resolve at "
+                "this point")
+    if status == "agrees" and not check.agrees_reference:
+        if seen.loss.status == "match":
+            return ("; it agrees with central differences of your own loss, which equals the declared loss at this point: "
+                    "your loss differs from the declared one only away from this point")
         return ("; it agrees with central differences of your own loss: your backprop matches your loss, so your loss "
                 "is not the declared one")
-    if not check.agrees_yours:
+    if status == "disagrees":
         return "; it disagrees with central differences of your own loss too: the backprop is wrong"
     return ""
 
 
 def layer_rule(findings: list[Finding], placements: dict[str, Placement], bias_only: set[str],
-               n_layers: int) -> tuple[list[str] | None, str]:
+               n_layers: int, penalty_only: set[str] = frozenset()) -> tuple[list[str] | None, str]:
     """(culprit, explanation): the wrong parameters of the wrong layer nearest the output.
-    `bias_only`: wrong parameters whose weight part is right (biases, bias rows of augmented weights)."""
+    `bias_only`: wrong parameters whose weight part is right (biases, bias rows of augmented weights);
+    `penalty_only`: wrong parameters whose data term is right and only the L2 term is off."""
     wrong = [f for f in findings if f.kind != "ok"]
     if not wrong:
         return None, ""
@@ -182,6 +241,9 @@ def layer_rule(findings: list[Finding], placements: dict[str, Placement], bias_o
     above = "" if top == n_layers - 1 else "; the layers above it match"
     if all(f.kind == "stateful" for f in wrong):
         return culprit, "every wrong gradient is wrong because state carries over between calls, not because of a formula"
+    if all(f.param in penalty_only for f in wrong):
+        return culprit, ("only the L2 terms are wrong: the data terms (the backprop proper) match in every layer, so the "
+                         "penalty's gradient itself is wrong (each weight's L2 term is its own formula, not a delta)")
     if all(f.param in bias_only for f in wrong):
         return culprit, ("only bias gradients are wrong (biases, or the bias rows/columns of augmented weights) and every "
                          "weight gradient matches: the bias-gradient formula itself is wrong (it should be the layer's delta "

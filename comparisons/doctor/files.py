@@ -8,8 +8,9 @@ The TOML file (paths inside it are relative to it)::
     reduction = "sum"
     scale = 0.5
     bias = true
-    l2 = 0.0
+    l2 = 0.0                           # or per sample, as Ng's lambda / (2 m): l2 = {lambda = 1.0, per = "2m"}
     samples_as_columns = false         # optional: X is (features, m), y (outputs, m)
+    labels = "one_based"               # optional: y holds class labels 1..k ("zero_based": 0..k-1)
     lr = 0.5                           # optional: learning rate of a step function
 
     [mapping.W1]                       # one table per array of yours
@@ -60,8 +61,9 @@ from comparisons.doctor.result import DiagnosisResult
 from comparisons.doctor.spec import DoctorInputError, NetSpec
 from comparisons.doctor.usercode import UserCodeFailure, user_traceback
 
-SPEC_FIELDS = ("sizes", "activations", "loss", "reduction", "scale", "bias", "l2")
-TOP_LEVEL = SPEC_FIELDS + ("network", "samples_as_columns", "lr", "mapping", "data", "params")
+SPEC_FIELDS = ("sizes", "activations", "loss", "reduction", "scale", "bias", "l2", "l2_per")
+TOP_LEVEL = SPEC_FIELDS + ("network", "samples_as_columns", "labels", "lr", "mapping", "data", "params")
+L2_TABLE_KEYS = ("lambda", "per")
 PLACEMENTS = {"weight": Weight, "bias": Bias, "augmented_weight": AugmentedWeight}
 PLACEMENT_KEYS = {"weight": ("layer", "layout"), "bias": ("layer", "shape"),
                   "augmented_weight": ("layer", "layout", "bias_position", "bias_input")}
@@ -79,6 +81,7 @@ class SpecFile:
     params: dict[str, np.ndarray]
     samples_as_columns: bool
     lr: float | None
+    labels: str | None = None
 
 
 def _unknown_keys(where: str, table: Mapping[str, Any], known: tuple[str, ...]) -> None:
@@ -107,7 +110,7 @@ def load_spec_file(path: str | Path) -> SpecFile:
     missing = [key for key in ("sizes", "activations") if key not in fields]
     if missing:
         raise DoctorInputError(f"{path}: the network needs {missing} (e.g. sizes = [2, 3, 1], activations = ['sigmoid', 'sigmoid'])")
-    spec = NetSpec(**fields)
+    spec = NetSpec(**_l2_fields(path, fields))
     samples_as_columns = table.get("samples_as_columns", False)
     if not isinstance(samples_as_columns, bool):
         raise DoctorInputError(f"{path}: samples_as_columns must be true or false, got {samples_as_columns!r}")
@@ -117,7 +120,23 @@ def load_spec_file(path: str | Path) -> SpecFile:
     lr = table.get("lr")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
         raise DoctorInputError(f"{path}: lr must be a number, got {lr!r}")
-    return SpecFile(spec, mapping, X, y, params, samples_as_columns, None if lr is None else float(lr))
+    labels = table.get("labels")
+    if labels is not None and not isinstance(labels, str):
+        raise DoctorInputError(f"{path}: labels must be \"one_hot\", \"zero_based\" or \"one_based\", got {labels!r}")
+    return SpecFile(spec, mapping, X, y, params, samples_as_columns, None if lr is None else float(lr), labels)
+
+
+def _l2_fields(path: Path, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The NetSpec fields with ``l2 = {lambda = 1.0, per = "2m"}`` spelled as ``l2``, ``l2_per``."""
+    fields = dict(fields)
+    l2 = fields.get("l2")
+    if isinstance(l2, dict):
+        _unknown_keys(f"{path} l2", l2, L2_TABLE_KEYS)
+        if "lambda" not in l2 or "l2_per" in fields:
+            raise DoctorInputError(f"{path}: write a per-sample L2 once, as l2 = {{lambda = 1.0, per = \"2m\"}} (Ng's "
+                                   "lambda / (2 m)) or l2 = 1.0 with l2_per = \"2m\", not both")
+        fields["l2"], fields["l2_per"] = l2["lambda"], l2.get("per", "2m")
+    return fields
 
 
 def _mapping(path: Path, table: Any) -> dict[str, Placement] | None:
@@ -179,8 +198,9 @@ def _data(path: Path, table: Any, samples_as_columns: bool) -> tuple[np.ndarray,
         arrays = _load_npz(path, options["npz"], ("X", "y"))
         X, y = arrays["X"], arrays["y"]
         if batch is not None:
+            m = X.shape[1] if samples_as_columns and X.ndim == 2 else X.shape[0]
             X = X[:, :batch] if samples_as_columns else X[:batch]
-            y = (y[:, :batch] if y.ndim == 2 else y[:batch]) if samples_as_columns else y[:batch]
+            y = y[:, :batch] if y.ndim == 2 and y.shape[1] == m and (samples_as_columns or y.shape[0] != m) else y[:batch]
         return X, y
     name = options.pop("name")
     try:
@@ -235,7 +255,7 @@ def diagnose_file(path: str | Path, function_name: str, spec_path: str | Path, s
         raise DoctorInputError(f"{path} defines no function {function_name!r} (it defines: {', '.join(defined) or 'none'})")
     kwargs = {"step_fn": function, "lr": lr} if step else {"grad_fn": function, "lr": lr}
     return diagnose(loaded.spec, loaded.params, loaded.X, loaded.y, mapping=loaded.mapping,
-                    samples_as_columns=loaded.samples_as_columns, **kwargs)
+                    samples_as_columns=loaded.samples_as_columns, labels=loaded.labels, **kwargs)
 
 
 def _import_user_file(path: Path):

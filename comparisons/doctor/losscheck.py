@@ -57,7 +57,10 @@ def check_loss(user_loss: float | None, reference_loss: float, spec: NetSpec, pa
             parts.append(f"your loss is {format_factor(ratio)} times the declared one ({names[0].text}): a constant factor "
                          "or a different reduction")
         elif not alternative:
-            parts.append(f"your loss is {format_factor(ratio)} times the declared one, not a known constant or reduction")
+            if format_factor(ratio) != "1":
+                parts.append(f"your loss is {format_factor(ratio)} times the declared one, not a known constant or reduction")
+            else:
+                parts.append(f"your loss differs from the declared one by {user_loss - reference_loss:.3g}")
             parts.append(_penalty_reading(user_loss - reference_loss, spec, params))
     return LossCheck("mismatch", user_loss, reference_loss, ratio, "; ".join(parts))
 

@@ -1,8 +1,9 @@
 """Known backprop mistakes, replayed on the declared network to name a likely cause.
 
-Each mistake is a `backprop.Variant` (shared/research/bug-taxonomy.md rows 5, 6, 8, 9, 10, 13,
-14). When the user's gradients equal a mistake's gradients on every parameter (up to one common
-constant, which covers a mistake combined with a missing 1/m), the doctor names it.
+Each mistake is a `backprop.Variant` (shared/research/bug-taxonomy.md rows 5, 6, 8, 9, 10, 11,
+13, 14) or, for update-only code, a replay of a wrong update loop (weights updated inside the
+per-sample loop). When the user's gradients equal a mistake's gradients on every parameter (up to
+one common constant, which covers a mistake combined with a missing 1/m), the doctor names it.
 """
 from __future__ import annotations
 
@@ -20,12 +21,23 @@ from comparisons.tolerances import DoctorTolerance, Tolerance
 Derivative = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+Replay = Callable[[sn.MLP, Mapping[str, np.ndarray], np.ndarray, np.ndarray], dict]
+
+
 @dataclass(frozen=True)
 class Mistake:
-    """`label`: what the code does, in words; `variant`: backprop with that mistake."""
+    """`label`: what the code does, in words; `variant`: backprop with that mistake, or `replay`:
+    ``(net, params, X, y) -> gradients`` (canonical) that the mistaken code implies."""
 
     label: str
-    variant: Variant
+    variant: Variant | None = None
+    replay: Replay | None = None
+
+    def gradients(self, net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> dict:
+        """Canonical gradients of `net` at `params` with this mistake."""
+        if self.replay is not None:
+            return self.replay(net, params, X, y)
+        return variant_gradients(net, params, X, y, self.variant)
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,36 @@ def fitted_penalties(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarra
     return mistakes
 
 
-def known_mistakes(net: sn.MLP, lr: float | None) -> list[Mistake]:
-    """Every mistake that applies to `net` (and to update-only code with learning rate `lr`)."""
+def per_sample_updates(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, lr: float,
+                       penalty_share: float) -> dict:
+    """The gradient implied by updating the weights after every sample of the batch: sample i's
+    share of the declared loss (1/m of its own loss for reductions that average over the
+    samples) is differentiated at the weights left by samples 0..i-1 and applied with step
+    `lr`, plus `penalty_share` of the L2 gradient each time; the result is (old - new) / lr."""
+    m = X.shape[0]
+    share = 1.0 / m if net.loss.reduction in ("mean", "batch_mean") else 1.0
+    current = {name: np.array(value, dtype=np.float64) for name, value in params.items()}
+    weights = {net.param_names(layer)["W"] for layer in range(net.n_layers)}
+    for i in range(m):
+        grads = variant_gradients(net, current, X[i:i + 1], y[i:i + 1], Variant(l2=0.0))
+        for name in current:
+            step = share * grads[name] + (penalty_share * 2.0 * net.l2 * current[name] if name in weights and net.l2 else 0.0)
+            current[name] = current[name] - lr * step
+    return {name: (np.asarray(params[name], dtype=np.float64) - current[name]) / lr for name in params}
+
+
+def known_mistakes(net: sn.MLP, lr: float | None, step: bool = False) -> list[Mistake]:
+    """Every mistake that applies to `net` (and to update-only code, `step`, with learning rate `lr`)."""
     mistakes: list[Mistake] = []
+    if step and lr:
+        inside = ("the weights are updated inside the per-sample loop: each sample's gradient moves the weights before the "
+                  "next sample's is computed, so the batch's gradients are taken at different weights; accumulate the "
+                  "gradients of the whole batch at the same weights (nabla_w += ...) and update once, after the loop")
+        modes = [("each", "")] if not net.l2 else [("each", " (the weight decay applied at every sample)"),
+                                                   ("shared", " (the weight decay shared out over the samples)")]
+        for mode, note in modes:
+            mistakes.append(Mistake(inside + note, replay=lambda net, params, X, y, mode=mode: per_sample_updates(
+                net, params, X, y, lr, 1.0 if mode == "each" else 1.0 / X.shape[0])))
     for layer, activation in enumerate(net.activations[:-1]):
         for text, slip in derivative_slips(activation.name):
             mistakes.append(Mistake(f"in layer {layer}, {text}", Variant(hidden={layer: _hidden_rule(slip)})))
@@ -122,12 +161,20 @@ def known_mistakes(net: sn.MLP, lr: float | None) -> list[Mistake]:
         if lr:
             mistakes.append(Mistake(
                 f"the weights of layer {layer} are updated before the delta of layer {layer - 1} is computed from them", Variant(propagate={layer: lambda delta, W, grad_W, lr=lr: delta @ (W - lr * grad_W).T})))
+    if net.bias:
+        mistakes.append(Mistake(
+            "the bias gradients are set to 0 (for augmented weights: the bias row/column of the gradient is zeroed, e.g. "
+            "Theta_grad[:, 0] = 0 to keep the penalty off it, which drops its data term too; skip only the penalty there)",
+            Variant(zero_bias=True)))
     if net.l2:
         mistakes += [
             Mistake("the L2 gradient is applied to the biases too (the declared l2 penalises the weights only)",
                     Variant(penalty="with_bias")),
             Mistake("the L2 gradient term 2*l2*W is missing", Variant(penalty="none")),
             Mistake("the L2 gradient is l2*W instead of 2*l2*W (d/dW of l2*W**2 is 2*l2*W)", Variant(penalty="half")),
+            Mistake("the L2 gradient is 4*l2*W, twice the declared penalty's 2*l2*W (a loss written 0.5*reg*sum(W**2) has "
+                    "gradient reg*W, not 2*reg*W)", Variant(penalty="double")),
+            Mistake("weight decay with the wrong sign: the gradient gets -2*l2*W where +2*l2*W is due", Variant(penalty="negative")),
         ]
     return mistakes
 
@@ -138,15 +185,16 @@ def _hidden_rule(slip: Derivative):
 
 def match_mistake(net: sn.MLP, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
                   user_grads: Mapping[str, np.ndarray], names: list[str], layout: NetworkLayout,
-                  lr: float | None, policy: DoctorTolerance, tolerance: Tolerance) -> MistakeMatch | None:
+                  lr: float | None, policy: DoctorTolerance, tolerance: Tolerance, step: bool = False) -> MistakeMatch | None:
     """The first known mistake whose gradients, times one common factor, are close to the user's
     (`compare` under the gradient `tolerance`) on every parameter in `names` (user layout);
-    exact matches (factor 1 within ``policy.factor()``) are preferred."""
+    exact matches (factor 1 within ``policy.factor()``) are preferred. `step`: the gradients are
+    implied by an update (replays of wrong update loops apply)."""
     matches = []
     with np.errstate(all="ignore"):
-        candidates = known_mistakes(net, lr) + fitted_penalties(net, params, X, y, user_grads, names, layout, policy)
+        candidates = known_mistakes(net, lr, step) + fitted_penalties(net, params, X, y, user_grads, names, layout, policy)
         for mistake in candidates:
-            expected = layout.to_user(variant_gradients(net, params, X, y, mistake.variant))
+            expected = layout.to_user(mistake.gradients(net, params, X, y))
             if not all(np.all(np.isfinite(expected[n])) for n in names):
                 continue
             energy = sum(float(np.vdot(expected[n], expected[n])) for n in names)

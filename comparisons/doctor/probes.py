@@ -124,22 +124,32 @@ def probe_state(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, 
 
 def probe_batch_size(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, net: sn.MLP, spec: NetSpec,
                      layout: NetworkLayout, canonical: Mapping[str, np.ndarray], factors: Mapping[str, float],
-                     loss_ratio: float | None, policy: DoctorTolerance) -> tuple[dict[str, str], ProbeResult]:
+                     loss_ratio: float | None, policy: DoctorTolerance,
+                     data_only: frozenset[str] | set[str] = frozenset()) -> tuple[dict[str, str], ProbeResult]:
     """Rerun on the first half of the batch; {name: "m" | "1/m" | "none" | "other"} for the
-    constant factors in `factors` (and "loss" for the loss ratio)."""
+    constant factors in `factors` (and "loss" for the loss ratio). `spec` is the declared one
+    (an ``l2_per`` penalty is resolved for the smaller batch); for `data_only` names the factor
+    is the data term's: the L2 term of the smaller batch's reference is taken off first."""
     m = batch.m
     if m < 2:
         return {}, ProbeResult("batch size", "skipped", "one sample only: no smaller batch to compare with")
     count = m // 2
     smaller = batch.first(count, net)
-    reference = reference_gradients(spec, canonical, smaller.X, smaller.y)
+    small_spec = spec.at_batch(count)
+    reference = reference_gradients(small_spec, canonical, smaller.X, smaller.y)
     expected = layout.to_user(reference.grads)
+    penalty = {}
+    if data_only and small_spec.l2:
+        data = layout.to_user(reference_gradients(small_spec.without_l2(), canonical, smaller.X, smaller.y).grads)
+        penalty = {name: expected[name] - data[name] for name in data_only}
+        expected = {**expected, **{name: data[name] for name in data_only}}
     try:
         evaluation = user.evaluate(params, smaller.X_user, smaller.y_user, f"batch-size probe, the first {count} of {m} samples")
     except UserCodeFailed as failed:
         return {}, ProbeResult("batch size", "failed", f"the call on {count} samples failed: {failed.failure.message}",
                                {"error": failed.failure.to_dict()})
     grads = normalise_shapes(evaluation.grads, layout)
+    grads = {name: grads[name] - penalty[name] if name in penalty else grads[name] for name in grads}
     follows, details = {}, {}
     for name, factor in factors.items():
         alpha, _ = fit(grads[name], expected[name])
@@ -170,8 +180,11 @@ def _classify_follow(ratio: float, shrink: float, policy: DoctorTolerance) -> st
 
 
 def probe_learning_rate(user: UserCode, params: Mapping[str, np.ndarray], batch: Batch, expected: Mapping[str, np.ndarray],
-                        layout: NetworkLayout, factors: Mapping[str, float], policy: DoctorTolerance) -> tuple[dict[str, str], ProbeResult]:
-    """Rerun update-only code at lr/2; {name: "lr" | "1/lr" | "none" | "other"} for `factors`."""
+                        layout: NetworkLayout, factors: Mapping[str, float], policy: DoctorTolerance,
+                        data: Mapping[str, np.ndarray] | None = None,
+                        data_only: frozenset[str] | set[str] = frozenset()) -> tuple[dict[str, str], ProbeResult]:
+    """Rerun update-only code at lr/2; {name: "lr" | "1/lr" | "none" | "other"} for `factors`
+    (for `data_only` names, of the data term `data`: the L2 term ``expected - data`` taken off)."""
     if user.lr_keyword is None:
         return {}, ProbeResult("learning rate", "skipped",
                                f"{user.function_name} takes no lr (learning_rate, eta, alpha, step_size) argument, so the learning "
@@ -183,6 +196,9 @@ def probe_learning_rate(user: UserCode, params: Mapping[str, np.ndarray], batch:
         return {}, ProbeResult("learning rate", "failed", f"the call at lr={lr:g} failed: {failed.failure.message}",
                                {"error": failed.failure.to_dict()})
     grads = normalise_shapes(evaluation.grads, layout)
+    if data is not None and data_only:
+        grads = {name: grads[name] - (expected[name] - data[name]) if name in data_only else grads[name] for name in grads}
+        expected = {name: data[name] if name in data_only else expected[name] for name in expected}
     follows, details = {}, {}
     for name, factor in factors.items():
         alpha, _ = fit(grads[name], expected[name])

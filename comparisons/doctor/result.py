@@ -32,6 +32,9 @@ class Finding:
     the largest absolute and relative differences from the reference (None when the shapes do
     not match); `evidence` says why, in words; `expected_shape`/`fix` are set for shape problems;
     `cause` names a known mistake that reproduces the user's gradients exactly, where one does.
+    `term`: the part of the tensor the kind and factor describe when not the whole of it ("data
+    term": the gradient without the declared L2 term; "bias column (column 0)" of an augmented
+    weight); `parts`: every part of a tensor taken apart, {part: {"kind", "factor"}}.
     """
 
     param: str
@@ -49,6 +52,8 @@ class Finding:
     best_fit: float | None = None
     residual: float | None = None
     cause: str | None = None
+    term: str | None = None
+    parts: dict[str, dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _plain({
@@ -56,6 +61,7 @@ class Finding:
             "factor": self.factor, "max_abs": self.max_abs, "max_rel": self.max_rel, "evidence": self.evidence,
             "expected_shape": self.expected_shape, "got_shape": self.got_shape, "fix": self.fix,
             "cosine": self.cosine, "best_fit": self.best_fit, "residual": self.residual, "cause": self.cause,
+            "term": self.term, "parts": self.parts,
         })
 
 
@@ -78,7 +84,10 @@ class DiagnosisResult:
     """The whole diagnosis. `ok`: the user's gradients are right. `culprit`: the user names of the
     wrong parameters in the wrong layer nearest the output (None when nothing is wrong).
     `error`: set when the user's code raised or returned the wrong structure before any
-    gradient could be judged (then `findings` is empty)."""
+    gradient could be judged (then `findings` is empty). `point`: where the gradients were
+    judged ("your weights", or your weights with non-zero biases the doctor drew because yours
+    are all zero). `consistent_spec`: the declaration the code is consistent with, when one
+    change of the declared spec explains every finding (then `cause` says to declare it)."""
 
     ok: bool
     culprit: list[str] | None
@@ -93,6 +102,8 @@ class DiagnosisResult:
     cause: str | None = None
     notes: list[str] = field(default_factory=list)
     error: UserCodeFailure | None = None
+    point: str = "your weights"
+    consistent_spec: str | None = None
 
     def finding(self, param: str) -> Finding:
         """The finding for user parameter `param`."""
@@ -114,14 +125,15 @@ class DiagnosisResult:
             "loss": self.loss.to_dict() if self.loss else None,
             "probes": [probe.to_dict() for probe in self.probes],
             "layer_rule": self.layer_rule, "cause": self.cause, "notes": list(self.notes),
-            "error": self.error.to_dict() if self.error else None,
+            "error": self.error.to_dict() if self.error else None, "point": self.point,
+            "consistent_spec": self.consistent_spec,
         })
 
     def __str__(self) -> str:
         lines = [self._headline()]
         lines.append(f"  network    {self.network}")
         if self.batch_size:
-            lines.append(f"  reference  {self.reference}, at your weights on {self.batch_size} samples")
+            lines.append(f"  reference  {self.reference}, at {self.point} on {self.batch_size} samples")
         if self.error is not None:
             lines.append("")
             lines.extend(str(self.error).splitlines())
@@ -143,9 +155,11 @@ class DiagnosisResult:
             groups.setdefault(finding.evidence, []).append(finding.param)
         for text, params in groups.items():
             lines.append(f"  {', '.join(params)}: {text}")
-        if self.layer_rule:
+        if self.layer_rule and not self.consistent_spec:
             lines.append(f"Layer rule: {self.layer_rule}")
-        if self.cause:
+        if self.consistent_spec:
+            lines.append(f"Spec: {self.cause}")
+        elif self.cause:
             lines.append(f"Likely cause: {self.cause}")
         lines.extend(self._tail())
         return "\n".join(lines)
@@ -153,7 +167,7 @@ class DiagnosisResult:
     def headline(self) -> str:
         """One line: the verdict, the culprit and, when known, the likely cause."""
         line = self._headline()
-        return f"{line} Likely cause: {self.cause}" if self.cause else line
+        return f"{line} Likely cause: {self.cause}" if self.cause and not self.consistent_spec else line
 
     def _headline(self) -> str:
         if self.error is not None:
@@ -162,6 +176,9 @@ class DiagnosisResult:
         if not wrong:
             return f"Backprop doctor: all {len(self.findings)} gradients match the reference."
         layer = self.finding(self.culprit[0]).layer if self.culprit else None
+        if self.consistent_spec:
+            return (f"Backprop doctor: your code is consistent with {self.consistent_spec}; declare it. "
+                    f"{len(wrong)} of {len(self.findings)} gradients differ from the declared spec by exactly that change.")
         return (f"Backprop doctor: {len(wrong)} of {len(self.findings)} gradients are wrong. "
                 f"Culprit: {', '.join(self.culprit or [])} (layer {layer}, the wrong layer nearest the output).")
 

@@ -119,18 +119,48 @@ class UserCode:
         if not isinstance(returned, (tuple, list)) or len(returned) != 2:
             got = f"a {type(returned).__name__}" + (f" of length {len(returned)}" if isinstance(returned, (tuple, list)) else "")
             raise UserCodeFailed(UserCodeFailure(label, "bad_return", f"expected {expected}, got {got}"))
+        lists = self._per_layer_lists_hint(returned)
+        if lists:
+            raise UserCodeFailed(UserCodeFailure(label, "bad_return", lists))
         loss, grads = returned
-        loss_array = np.asarray(loss) if not isinstance(loss, Mapping) else np.asarray(None)
-        if loss_array.dtype.kind not in "biuf" or loss_array.size != 1:
+        loss_array = _numeric(loss) if not isinstance(loss, Mapping) else None
+        if loss_array is None or loss_array.dtype.kind not in "biuf" or loss_array.size != 1:
+            shape = "" if loss_array is None else f" with shape {np.shape(loss_array)}"
             raise UserCodeFailed(UserCodeFailure(
-                label, "bad_return",
-                f"the first item must be the loss, one number; got {type(loss).__name__} with shape {np.shape(loss_array)}"))
+                label, "bad_return", f"the first item must be the loss, one number; got {type(loss).__name__}{shape}"))
         if not isinstance(grads, Mapping):
             hint = (f" (a {type(grads).__name__} of {len(grads)} items: key them by parameter name, "
                     f"{{{', '.join(repr(n) for n in self.names)}: ...}})" if isinstance(grads, (list, tuple)) else "")
             raise UserCodeFailed(UserCodeFailure(label, "bad_return", f"the second item must be a dict {{name: gradient}}, got {type(grads).__name__}{hint}"))
         self._check_arrays(grads, label, "gradient")
         return float(loss_array.reshape(-1)[0]), grads
+
+    def _per_layer_lists_hint(self, returned: tuple | list) -> str | None:
+        """The message for two per-layer lists of arrays and no loss (Nielsen's ``backprop`` returns
+        ``(nabla_b, nabla_w)``): which entry is which of the user's arrays, by shape."""
+        if not all(isinstance(part, (list, tuple)) and part and all(_numeric(a) is not None and np.ndim(a) >= 1 for a in part)
+                   for part in returned):
+            return None
+        first, second = ([np.asarray(a) for a in part] for part in returned)
+        weight_shapes = {tuple(shape) for shape in self.shapes.values() if len(shape) == 2 and min(shape) > 1}
+        weights_in = [sum(a.shape in weight_shapes for a in part) for part in (first, second)]
+        variables = (("nabla_b", "nabla_w") if weights_in[1] > weights_in[0] else
+                     ("nabla_w", "nabla_b") if weights_in[0] > weights_in[1] else ("first", "second"))
+        entries = [(variables[0], i, a) for i, a in enumerate(first)] + [(variables[1], i, a) for i, a in enumerate(second)]
+        used, parts = set(), []
+        for name in self.names:
+            choice = _entry_for(self.shapes[name], entries, used)
+            if choice is None:
+                parts = []
+                break
+            used.add(choice[:2])
+            parts.append(f"{name!r}: {choice[2]}")
+        example = (f": e.g. `{variables[0]}, {variables[1]} = net.backprop(X, Y)` then `return loss, {{{', '.join(parts)}}}`"
+                   if parts else f", keyed {', '.join(map(repr, self.names))}")
+        return (f"it returned two lists of arrays ({len(first)} and {len(second)}) and no loss, like the (nabla_b, nabla_w) of "
+                "backprop in Nielsen's network.py; a grad_fn must return (loss, {name: gradient}) for the whole batch"
+                f"{example}, where loss is the declared loss of the same batch. Code that only updates the weights "
+                "(update_mini_batch) can be diagnosed as it is: pass it as step_fn with its learning rate (--step --lr)")
 
     def _check_arrays(self, arrays: Mapping[str, Any], label: str, what: str) -> None:
         missing = [n for n in self.names if n not in arrays]
@@ -142,8 +172,8 @@ class UserCode:
                 label, "bad_return", f"no {what} for {details}; it returned keys {sorted(map(str, arrays))}{hint}"))
         for name in self.names:
             value = arrays[name]
-            array = np.asarray(value) if value is not None else np.asarray(None)
-            if array.dtype.kind not in "biuf":
+            array = _numeric(value) if value is not None else None
+            if array is None or array.dtype.kind not in "biuf":
                 raise UserCodeFailed(UserCodeFailure(
                     label, "bad_return",
                     f"the {what} for {name!r} is {type(value).__name__} {_short(value)}; expected a numeric array of shape {self.shapes[name]}"))
@@ -184,11 +214,36 @@ def _lr_keyword(fn: Callable) -> str | None:
 
 
 def user_traceback(error: BaseException) -> str:
-    """The traceback of an exception from user code, without the doctor's and importlib's frames."""
+    """The traceback of an exception from user code, without the doctor's, the user backend's
+    and importlib's frames."""
     summary = traceback.TracebackException.from_exception(error)
-    doctor = str(Path(__file__).parent)
-    frames = [frame for frame in summary.stack if not frame.filename.startswith((doctor, "<frozen"))]
+    harness = (str(Path(__file__).parent), str(Path(__file__).parent.parent / "user_backend.py"), "<frozen")
+    frames = [frame for frame in summary.stack if not frame.filename.startswith(harness)]
     return "".join(traceback.format_list(frames)) + "".join(summary.format_exception_only())
+
+
+def _numeric(value: Any) -> np.ndarray | None:
+    """`value` as an array, or None when NumPy cannot make one (ragged lists, odd objects)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _entry_for(shape: tuple[int, ...], entries: list, used: set) -> tuple[str, int, str] | None:
+    """(variable, index, expression) of the first unused list entry that is the array of `shape`,
+    exactly or as per-sample columns to sum (a bias delta of a whole batch)."""
+    for variable, index, array in entries:
+        if (variable, index) not in used and array.shape == tuple(shape):
+            return variable, index, f"{variable}[{index}]"
+    units = shape[0] if shape else 0
+    for variable, index, array in entries:
+        if (variable, index) in used or array.ndim != 2 or len(shape) not in (1, 2) or int(np.prod(shape)) != units:
+            continue
+        if array.shape[0] == units:
+            keep = ", keepdims=True" if len(shape) == 2 else ""
+            return variable, index, f"{variable}[{index}].sum(axis=1{keep})"
+    return None
 
 
 def _low_precision(value: Any) -> bool:

@@ -36,6 +36,7 @@ class Table:
     code: set[int] = field(default_factory=set)  # column positions shown as code (file names)
     row_styles: list[str] = field(default_factory=list)  # per row: "" | "bad" | "convention"
     caption: str = ""
+    links: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> relative URL of that cell
 
 
 @dataclass

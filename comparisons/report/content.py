@@ -357,16 +357,18 @@ def convention_sizes(records: ReportRecords) -> Table | None:
 
 def _conventions_section(records: ReportRecords) -> Section:
     conventions = records.summary.conventions
+    skipped = [Text(reason, "muted") for reason in (records.summary.extras.twins_skipped or {}).values()]
     if not conventions:
         return Section("conventions", "Conventions", [Text(
             "No known convention difference applies to this scenario (they arise when Keras runs beside a "
-            "torch-convention backend).", "muted")])
+            "torch-convention backend).", "muted"), *skipped])
     names = list(dict.fromkeys(name for c in conventions for name in c.formulas))  # one column per convention
     blocks: list[Block] = [
         Text("Deliberate differences between the frameworks that apply here. Each framework is also compared with "
              "scratchnet following its own convention, so these are measured, not mistaken for bugs."),
         Table(["difference", *names, "source"],
-              [[c.title, *[c.formulas[n] if n in c.formulas else "—" for n in names], c.source] for c in conventions])]
+              [[c.title, *[c.formulas[n] if n in c.formulas else "—" for n in names], c.source] for c in conventions]),
+        *skipped]
     sizes = convention_sizes(records)
     if sizes is not None:
         blocks += [Heading("Measured size"),

@@ -43,6 +43,7 @@ dl.facts dt { font-size: 12px; color: var(--muted); text-transform: uppercase; l
 dl.facts dd { margin: 0; font-weight: 600; word-break: break-word; }
 nav { margin: 20px 0 0; font-size: 14px; }
 nav a { color: #0969da; text-decoration: none; margin-right: 14px; white-space: nowrap; }
+td a { color: #0969da; }
 figure { margin: 8px 0 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
@@ -156,6 +157,8 @@ def _table(table: Table) -> str:
         cells = []
         for j, cell in enumerate(row):
             text = f"<code>{_e(cell)}</code>" if j in table.code else _e(cell)
+            if (i, j) in table.links:
+                text = f'<a href="{_e(table.links[(i, j)])}">{text}</a>'
             cells.append(f'<td class="num">{text}</td>' if j in table.numeric else f"<td>{text}</td>")
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     caption = f'<caption class="muted">{_e(table.caption)}</caption>' if table.caption else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from comparisons.report import content
 from comparisons.report.blocks import (Block, Bullets, Code, Group, Heading, Image, KeyValues, Page, Section, Status,
@@ -26,15 +26,19 @@ def md_escape(text: object) -> str:
 
 
 def md_table(headers: Iterable[str], rows: Iterable[Iterable[str]], numeric: set[int] = frozenset(),
-             code: set[int] = frozenset()) -> str:
+             code: set[int] = frozenset(), links: Mapping[tuple[int, int], str] | None = None) -> str:
     headers = list(headers)
+    links = links or {}
 
-    def cell(j: int, value: str) -> str:
-        return f"`{value}`" if j in code and "`" not in value else md_escape(value)
+    def cell(i: int, j: int, value: str) -> str:
+        text = f"`{value}`" if j in code and "`" not in value else md_escape(value)
+        if (i, j) in links:
+            return f"[{text}](<{links[(i, j)].replace('>', '%3E')}>)"
+        return text
 
     lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |",
              "|" + "|".join("---:" if i in numeric else "---" for i in range(len(headers))) + "|"]
-    lines += ["| " + " | ".join(cell(j, c) for j, c in enumerate(row)) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(i, j, c) for j, c in enumerate(row)) + " |" for i, row in enumerate(rows)]
     return "\n".join(lines)
 
 
@@ -77,7 +81,7 @@ def _block(block: Block) -> str:
     if isinstance(block, Heading):
         return f"### {md_escape(block.text)}"
     if isinstance(block, Table):
-        table = md_table(block.headers, block.rows, block.numeric, block.code)
+        table = md_table(block.headers, block.rows, block.numeric, block.code, block.links)
         return f"{md_escape(block.caption)}:\n\n{table}" if block.caption else table
     if isinstance(block, KeyValues):
         return md_table(["", ""], block.rows)

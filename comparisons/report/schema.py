@@ -170,6 +170,7 @@ class Extras:
     lm_options: dict[str, Any] | None = None
     user_names: dict[str, dict[str, str]] | None = None  # user backend -> canonical param -> the user's array name
     doctor_error: str | None = None  # the doctor could not run at user code's first divergence
+    twins_skipped: dict[str, str] | None = None  # backend -> why it needs no convention twin in this run
 
     @property
     def empty(self) -> bool:

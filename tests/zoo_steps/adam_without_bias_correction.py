@@ -15,10 +15,14 @@ early training erratic. Adam exposes no gradient, so the weights are compared.
 `FrozenStepAdam` is the multi-step relative: bias correction with a step counter that is never
 advanced (``t`` stays 1). Its first step is right; it first shows at step 1, where the
 reference divides by ``1 - beta1**2`` and it still divides by ``1 - beta1``.
+
+The doctor judges update-only code by its implied gradient ``(old - new) / lr``, which is the
+gradient for plain SGD (and momentum SGD's first step) only; an Adam step is not a multiple of
+the gradient, so whatever it says about these two is not about their (right) backprop.
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 0, "backend": "mine", "quantity": "param", "param": "dense_0.W", "alias": "W1"}
 WHY = "at t = 1 the uncorrected step is (1 - beta1) / sqrt(1 - beta2) = 3.16 times the corrected one"

@@ -15,7 +15,7 @@ fails). The doctor calls b2's gradient "zero" and names b2 as the culprit.
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 0, "backend": "mine", "quantity": "grad", "param": "dense_1.b", "alias": "b2"}
 WHY = "the first update already leaves b2 unchanged: its implied gradient is zero from step 0"

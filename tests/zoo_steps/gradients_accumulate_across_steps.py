@@ -12,12 +12,13 @@ over the batch); the engine applies the scenario's SGD.
 
 First shows at step 1, on the gradient: at step 0 the buffers start at zero, so the first
 gradient is right; at step 1 they return step 0's gradient plus step 1's. The doctor, at step
-1's weights, calls the code twice at the same weights and gets different gradients: "stateful",
-gradients accumulate across calls.
+1's weights (called after the run, so the buffers hold all 20 steps' gradients), calls the code
+twice at the same weights and gets different gradients: "stateful", for every array, with the
+loss right (the forward pass is not the problem).
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 1, "backend": "mine", "quantity": "grad", "param": "dense_0.W", "alias": "W1"}
 WHY = "the buffers start at zero, so step 0 is right; step 1 returns step 0's gradient plus its own"

@@ -15,12 +15,13 @@ First shows at step 1, on the weights (and on the implied gradient: plain SGD, s
 compares ``(old - new) / lr`` too, and the gradient row comes first): step 0 uses ``eta0``
 (nothing seen yet); by step 1 the counter has advanced by the 8 samples of the first batch, so
 the rate is ``eta0 / (1 + 8 decay)``. The implied gradient is the right one times
-``1 / (1 + 8 decay)``; the doctor, called after the run, sees a constant factor
-``1 / (1 + 160 decay)`` that follows neither the batch size nor the learning rate it passes.
+``1 / (1 + 8 decay)``. The doctor, called after the run (160 samples seen), calls the object
+twice at the same weights and gets two different updates, the second ``(1 + 160 decay) / (1 +
+168 decay) = 0.970`` times the first: "stateful", the code keeps state between calls.
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 1, "backend": "mine", "quantity": "grad", "param": "dense_0.W", "alias": "W1"}
 WHY = "nothing is counted before step 0's update; by step 1 the counter holds 8 samples instead of 0 epochs"

@@ -22,7 +22,7 @@ its state probe finds that no state is carried between calls.
 """
 import numpy as np
 
-from tests.zoo_steps import augmented, spec
+from . import augmented, spec
 
 FIRST = {"step": 1, "backend": "mine", "quantity": "param", "param": "dense_0.W", "alias": "weights1"}
 WHY = "step 0 has zero velocity in both; from step 1 the reference adds 0.9 * its buffer and train() restarts at zero"

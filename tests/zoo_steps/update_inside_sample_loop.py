@@ -17,7 +17,7 @@ a small amount, every layer.
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 0, "backend": "mine", "quantity": "grad", "param": "dense_0.W", "alias": "W1"}
 WHY = "the first batch already has 4 samples; samples 2-4 see weights that samples 1-3 moved"

@@ -13,7 +13,7 @@ update: two calls at the same weights return different updates.
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 1, "backend": "mine", "quantity": "param", "param": "dense_0.W", "alias": "W1"}
 WHY = "the velocity is zero at step 0, so the sign of its term only matters from step 1"

@@ -16,7 +16,7 @@ the loss off and the weight gradients (not the biases) wrong.
 """
 import numpy as np
 
-from tests.zoo_steps import canonical, spec
+from . import canonical, spec
 
 FIRST = {"step": 0, "backend": "mine", "quantity": "loss", "param": "loss", "alias": ""}
 WHY = "m is the batch (20) from the first batch on; it equals the training-set size only in a full-batch run"
