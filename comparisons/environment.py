@@ -10,6 +10,7 @@ costs milliseconds.
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -57,11 +58,10 @@ def environment(scenario: "Scenario", backends: Iterable[str]) -> dict[str, Any]
     for info in infos:
         packages += [p for p in info.packages if p not in packages]
     for package in packages:
-        try:
-            record[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    record["cpu"] = cpu()
+        version = _version(package)
+        if version is not None:
+            record[package] = version
+    record["cpu"] = _this_cpu()
     record["threadpools"] = threadpools()
     settings: dict[str, Any] = {info.name: dict(info.settings) for info in infos}
     settings["dtype"] = scenario.dtype
@@ -79,6 +79,21 @@ def _backend_infos(backends: Iterable[str]) -> list[reference.BackendInfo]:
             continue
         infos.append(reference.get(base))
     return infos
+
+
+@functools.lru_cache(maxsize=None)
+def _version(package: str) -> str | None:
+    """The installed version of `package` (None when absent), read once per process."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _this_cpu() -> dict[str, Any]:
+    """`cpu()` of this machine, read once per process (it cannot change while it runs)."""
+    return cpu()
 
 
 def cpu(cpuinfo: str | None = None) -> dict[str, Any]:

@@ -6,11 +6,14 @@ Registration uses ``replace=True`` so that importing it twice is harmless.
 
 * ``buggy_tanh``: scratchnet with a deliberate relative error of 1e-6 in tanh's derivative
   (float64 tolerances catch it, float32 ones do not).
+* ``sleepy``: scratchnet that sleeps 50 ms per step when its learning rate is >= 0.7, so a test
+  can interrupt a sweep while its slow scenarios run, whatever the machine's speed.
 * ``crashy``: scratchnet that kills its own process (``os._exit``) while being built, for a
   scenario whose optimizer has ``lr == 0.123``; with ``lr == 0.321`` only the first time per
   marker file (``CRASHY_MARKER`` in the environment names a folder).
 """
 import os
+import time
 from pathlib import Path
 
 from reference import BackendInfo, register
@@ -48,6 +51,15 @@ class CrashyBackend(ScratchnetBackend):
         super().__init__(problem, convention)
 
 
+class SleepyBackend(ScratchnetBackend):
+    def step(self, X, y):
+        if self.optimizer.lr >= 0.7:
+            time.sleep(0.05)
+        return super().step(X, y)
+
+
+register(BackendInfo("sleepy", "torch", SleepyBackend, description="scratchnet that takes its time on cue"),
+         replace=True)
 register(BackendInfo("buggy_tanh", "torch", BuggyTanhBackend, description="scratchnet with a wrong tanh derivative"),
          replace=True)
 register(BackendInfo("crashy", "torch", CrashyBackend, description="scratchnet that kills its worker on cue"),

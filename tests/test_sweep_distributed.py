@@ -110,8 +110,10 @@ def test_pool_worker_killed_mid_task_loses_no_scenario_and_matches_serial(tmp_pa
 
 def test_ctrl_c_on_a_pool_sweep_keeps_finished_results_and_resumes(tmp_path):
     grid = tmp_path / "grid.toml"
-    grid.write_text('base = "xor-sigmoid-sgd"\n[set]\n"run.steps" = 800\n"run.backends" = ["scratchnet", "buggy_tanh"]\n'
-                    '"run.reference" = "scratchnet"\n[axes]\n"run.seed" = [0, 1, 2, 3, 4, 5]\n')
+    # two fast scenarios, then four that take 1 s each (sleepy: 50 ms per step at lr >= 0.7), so
+    # the interrupt lands while they run on any machine
+    grid.write_text('base = "xor-sigmoid-sgd"\n[set]\n"run.steps" = 20\n"run.backends" = ["scratchnet", "sleepy"]\n'
+                    '"run.reference" = "scratchnet"\n[axes]\n"optimizer.lr" = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]\n')
     out = tmp_path / "out"
     command = [sys.executable, "-m", "comparisons", "sweep", str(grid), "--out", str(out), "--workers", "2",
                "--backend-module", BACKENDS, "--batch-seconds", "0.01", "--scenario-reports", "none"]

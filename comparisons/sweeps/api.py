@@ -133,7 +133,7 @@ def run_points(points: list[Point], meta: dict[str, Any], *, out: str | os.PathL
                                       progress=progress)
             interrupted, crashes = outcome.interrupted, outcome.crashes
         wall = time.perf_counter() - started
-        result = _result(meta, points, records, out, interrupted, engine.describe(), wall, len(todo), crashes)
+        result = _result(meta, points, records, out, interrupted, meta["executor"], wall, len(todo), crashes)
         if after is not None and not interrupted:
             try:
                 minimal = after(result, engine)
