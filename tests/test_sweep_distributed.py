@@ -117,8 +117,10 @@ def test_ctrl_c_on_a_pool_sweep_keeps_finished_results_and_resumes(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "comparisons", "sweep", str(grid), "--out", str(out), "--workers", "2",
                "--backend-module", BACKENDS, "--batch-seconds", "0.01", "--scenario-reports", "none"]
+    # a runner that starts the suite in the background leaves SIGINT ignored, and ignored signals are
+    # inherited: give the sweep a terminal's default so Python turns Ctrl-C into KeyboardInterrupt
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     rows = out / "rows.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (rows.exists() and rows.read_text().count("\n") >= 2):
