@@ -115,12 +115,14 @@ def test_ctrl_c_on_a_pool_sweep_keeps_finished_results_and_resumes(tmp_path):
     grid.write_text('base = "xor-sigmoid-sgd"\n[set]\n"run.steps" = 20\n"run.backends" = ["scratchnet", "sleepy"]\n'
                     '"run.reference" = "scratchnet"\n[axes]\n"optimizer.lr" = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]\n')
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "comparisons", "sweep", str(grid), "--out", str(out), "--workers", "2",
-               "--backend-module", BACKENDS, "--batch-seconds", "0.01", "--scenario-reports", "none"]
+    arguments = ["sweep", str(grid), "--out", str(out), "--workers", "2", "--backend-module", BACKENDS,
+                 "--batch-seconds", "0.01", "--scenario-reports", "none"]
     # a runner that starts the suite in the background leaves SIGINT ignored, and ignored signals are
-    # inherited: give the sweep a terminal's default so Python turns Ctrl-C into KeyboardInterrupt
+    # inherited: the sweep process turns Ctrl-C into KeyboardInterrupt itself, as a terminal's would
+    command = [sys.executable, "-c", "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               f"sys.argv = ['parity'] + {arguments!r}; runpy.run_module('comparisons', run_name='__main__')"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               start_new_session=True)
     rows = out / "rows.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (rows.exists() and rows.read_text().count("\n") >= 2):
