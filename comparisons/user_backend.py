@@ -38,6 +38,7 @@ show its diagnosis.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -277,7 +278,7 @@ class UserBackend:
             self.optimizer = sn.optim.get(problem.optimizer.name, convention=convention, **problem.optimizer.options)
             self.code = UserCode(self._grad_fn(), None, self.lr, self.layout.names, self.layout.shapes)
         elif user.kind == "step":
-            self.code = UserCode(None, self.target, self.lr, self.layout.names, self.layout.shapes)
+            self.code = UserCode(None, self._recording(self.target), self.lr, self.layout.names, self.layout.shapes)
         else:
             try:
                 self.object = self.target(**user.init)
@@ -288,7 +289,8 @@ class UserBackend:
             if not callable(method):
                 raise ValueError(f"user.{self.name}.method: {type(self.object).__name__} has no method {user.method!r}")
             self.method = method
-            self.code = UserCode(None, self._object_step_fn(), self.lr, self.layout.names, self.layout.shapes)
+            self.code = UserCode(None, self._recording(self._object_step_fn()), self.lr, self.layout.names,
+                                 self.layout.shapes)
         self.arrays: dict[str, np.ndarray] = {}
         self.set_params(problem.initial_params)
 
@@ -381,23 +383,20 @@ class UserBackend:
                                           failure.traceback)
             raise UserCodeError(failure) from None
 
+    def _recording(self, step_fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`step_fn` keeping what it returned (or the arrays it updated in place) in `_returned`,
+        with the user's name and signature (the learning-rate keyword is read from it)."""
+        @functools.wraps(step_fn)
+        def recording(inputs, X, y, **kwargs):
+            returned = step_fn(inputs, X, y, **kwargs)
+            self._returned = inputs if returned is None else returned
+            return returned
+        return recording
+
     def _evaluate_step(self, params, X_user, y_user, call):
         """The step code once; keeps the new arrays (`_updated`) and returns the implied gradients."""
-        captured = {}
-        original = self.code.fn
-
-        def recording(inputs, X, y, **kwargs):
-            returned = original(inputs, X, y, **kwargs)
-            captured["new"] = inputs if returned is None else returned
-            return returned
-
-        recording.__name__ = getattr(original, "__name__", "step_fn")
-        self.code.fn = recording
-        try:
-            evaluation = self.code.evaluate(params, X_user, y_user, call)
-        finally:
-            self.code.fn = original
-        self._updated = {name: np.asarray(captured["new"][name]).reshape(params[name].shape) for name in self.layout.names}
+        evaluation = self.code.evaluate(params, X_user, y_user, call)
+        self._updated = {name: np.asarray(self._returned[name]).reshape(params[name].shape) for name in self.layout.names}
         if evaluation.shape_notes:
             raise UserCodeError(UserCodeFailure(f"{call}", "bad_return", "; ".join(evaluation.shape_notes.values())))
         return evaluation

@@ -52,12 +52,7 @@ class TorchFlatNetwork:
         self.layout: list[tuple[str, tuple[int, ...]]] = list(sn.layers.param_shapes(layers, input_shape).items())
         self._layer_names = sn.layers.layer_param_names(layers)
         self.n_params = sum(int(np.prod(shape)) for _, shape in self.layout)
-        output_shape = sn.layers.input_shapes(layers, input_shape)[-1]
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        y = np.ascontiguousarray(y, dtype=np.float64)
-        if X.shape[1:] != input_shape or y.shape != (X.shape[0], *output_shape):
-            raise ValueError(f"need X (m, {', '.join(map(str, input_shape))}) and y (m, {', '.join(map(str, output_shape))}), "
-                             f"got {X.shape} and {y.shape}")
+        X, y = sn.layers.fixed_data(layers, input_shape, X, y)
         self.X = torch.from_numpy(X)
         self.y = torch.from_numpy(y)
 

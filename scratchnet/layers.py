@@ -122,6 +122,18 @@ def input_shapes(layers: Sequence["Layer"], input_shape: Shape) -> list[Shape]:
     return shapes
 
 
+def fixed_data(layers: Sequence["Layer"], input_shape: Shape, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """X (m, *input_shape) and y (m, *output shape) as C-contiguous float64 copies for flat-vector
+    providers (Jacobians) on fixed data; a shape that does not fit raises ValueError naming both."""
+    output_shape = input_shapes(layers, input_shape)[-1]
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if X.shape[1:] != tuple(input_shape) or y.shape != (X.shape[0], *output_shape):
+        raise ValueError(f"need X (m, {', '.join(map(str, input_shape))}) and y (m, {', '.join(map(str, output_shape))}), "
+                         f"got {X.shape} and {y.shape}")
+    return X, y
+
+
 def param_shapes(layers: Sequence["Layer"], input_shape: Shape) -> dict[str, Shape]:
     """{canonical name: canonical shape} of a network with `input_shape`, in canonical order."""
     shapes = input_shapes(layers, input_shape)
