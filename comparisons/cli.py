@@ -7,8 +7,10 @@ written as a report marked incomplete).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 EXAMPLES = {
     "list": "examples:\n  parity list",
@@ -18,6 +20,10 @@ EXAMPLES = {
     "conventions": "examples:\n  parity conventions",
     "doctor": ("examples:\n  parity doctor my_net.py:loss_and_grads --spec doctor.toml\n"
                "  parity doctor my_net.py:train_step --spec doctor.toml --step --lr 0.1 --out reports/doctor\n"
+               "  layer functions (cs231n names are found by themselves):\n"
+               "  parity doctor cs231n/layers.py                      # every affine/relu/conv/pool/batchnorm/... pair\n"
+               "  parity doctor cs231n/layers.py --layer conv2d --param stride=1 --param pad=1\n"
+               "  parity doctor mine.py:conv_fwd --layer conv2d --backward conv_bwd\n"
                "exit codes: 0 the gradients are right, 1 a gradient is wrong (or matches another spec only),\n"
                "  2 bad usage or spec, or your function raised / returned the wrong structure (nothing judged)"),
     "sweep": ("examples:\n  parity sweep grid.toml --out reports/sweep\n"
@@ -79,12 +85,27 @@ def _parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--reference", help="reference backend (default: torch when listed, else the first)")
     fuzz.add_argument("--shrink", type=int, default=3, help="pairings with unexplained rows to shrink (default 3)")
     _add_execution_options(fuzz)
-    doctor = add("doctor", "diagnose a hand-written backprop: which gradient is wrong and how")
-    doctor.add_argument("target", help="path/to/file.py:function")
-    doctor.add_argument("--spec", required=True, type=Path, help="TOML with the NetSpec, mapping and data")
+    doctor = add("doctor", "diagnose a hand-written backprop (a network with --spec, or layer functions)")
+    doctor.add_argument("target", help="path/to/file.py:function, or path/to/file.py for its layer functions")
+    doctor.add_argument("--spec", type=Path, help="network doctor: TOML with the NetSpec, mapping and data")
     doctor.add_argument("--step", action="store_true", help="the function is an update step (params, X, y) -> new params")
     doctor.add_argument("--lr", type=float, help="learning rate used by the update step (with --step; or lr in the spec)")
-    doctor.add_argument("--out", type=Path, help="also write doctor.html, doctor.md and doctor.json into this folder")
+    doctor.add_argument("--out", type=Path, help="also write the report files (network: doctor.html/.md/.json; "
+                                                 "layers: layers.json) into this folder")
+    layer = doctor.add_argument_group("layer doctor (check_layer against torch autograd; without --spec)")
+    layer.add_argument("--layer", help="layer kind: affine, relu, conv2d, max_pool2d, batchnorm, spatial_batchnorm, "
+                                       "dropout, softmax_loss, svm_loss (default: every cs231n pair the file defines)")
+    layer.add_argument("--backward", help="backward function (default: the forward's name with forward -> backward)")
+    layer.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="a fixed layer option, e.g. --param stride=2 --param pad=1 (repeatable; else varied)")
+    layer.add_argument("--style", choices=["cs231n", "generic"], default="cs231n", help="calling convention")
+    layer.add_argument("--inputs", help="generic style: your array arguments in order, comma-separated (e.g. x,w,b)")
+    layer.add_argument("--options", choices=["dict", "keywords", "none"], default="dict",
+                       help="generic style: how the options are passed (default dict, as cs231n)")
+    layer.add_argument("--no-cache", action="store_true",
+                       help="generic style: forward returns out (not (out, cache)); backward(dout, *arrays, options)")
+    layer.add_argument("--trials", type=int, default=3, help="random shapes and configurations (default 3)")
+    layer.add_argument("--seed", type=int, default=0, help="seed of the trials (default 0)")
     return parser
 
 
@@ -289,6 +310,10 @@ def _cmd_conventions(args) -> int:
 def _cmd_doctor(args) -> int:
     from comparisons.doctor import diagnose_file
 
+    if args.spec is None:
+        return _doctor_layers(args)
+    if args.layer is not None:
+        raise UsageError("--spec diagnoses a network and --layer checks layer functions: give one of them")
     path, _, function = args.target.rpartition(":")
     if not path or not function:
         raise UsageError(f"doctor target must look like path/to/file.py:function, got {args.target!r}")
@@ -303,9 +328,47 @@ def _cmd_doctor(args) -> int:
     return 0 if result.ok else 1
 
 
+def _doctor_layers(args) -> int:
+    from comparisons.doctor.layer_file import check_layer_file
+
+    path, separator, function = args.target.rpartition(":")
+    if not (separator and path and function.isidentifier()):
+        path, function = args.target, None
+    checks = check_layer_file(path, layer=args.layer, forward=function, backward=args.backward,
+                              params=dict(_layer_param(item) for item in args.param) or None, style=args.style,
+                              inputs=None if args.inputs is None else [name.strip() for name in args.inputs.split(",")],
+                              options=None if args.options == "none" else args.options, cache=not args.no_cache,
+                              trials=args.trials, seed=args.seed)
+    for check in checks:
+        print(check, end="\n\n")
+    failing = [check.forward if check.backward is None else f"{check.forward}/{check.backward}"
+               for check in checks if not check.ok]
+    print(f"{len(checks)} layer function pair(s) checked against torch autograd: {len(checks) - len(failing)} ok"
+          + (f", mistakes in {', '.join(failing)}" if failing else ""))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        target = args.out / "layers.json"
+        target.write_text(json.dumps([check.to_dict() for check in checks], indent=2))
+        print(f"report: {target}")
+    return 1 if failing else 0
+
+
+def _layer_param(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of --param: VALUE read as JSON (numbers, true/false, null), else as text."""
+    key, separator, text = item.partition("=")
+    if not separator or not key.strip():
+        raise UsageError(f"--param takes KEY=VALUE (e.g. --param stride=2), got {item!r}")
+    try:
+        return key.strip(), json.loads(text)
+    except json.JSONDecodeError:
+        return key.strip(), text
+
+
 def main(argv: list[str] | None = None) -> int:
+    from comparisons.doctor.layers import LayerCheckError
     from comparisons.doctor.spec import DoctorInputError
     from comparisons.report.schema import SummaryError
+    from reference.protocol import MissingFramework
     from comparisons.spec import SpecError
 
     args = _parser().parse_args(argv)
@@ -314,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                "fuzz": _cmd_fuzz}[args.command]
     try:
         return handler(args)
-    except (UsageError, SpecError, DoctorInputError, SummaryError, FileNotFoundError) as error:
+    except (UsageError, SpecError, DoctorInputError, LayerCheckError, SummaryError, MissingFramework,
+            FileNotFoundError) as error:
         print(f"parity {args.command}: error: {error}", file=sys.stderr)
         return 2
 

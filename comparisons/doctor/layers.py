@@ -155,6 +155,17 @@ class LayerCheckError(ValueError):
 
 
 # ---------------------------------------------------------------------------------- the check
+def layer_kind(layer: str) -> _Kind:
+    """The supported layer `layer`; a LayerCheckError naming the nearest one otherwise."""
+    if layer not in LAYERS:
+        import difflib
+
+        close = difflib.get_close_matches(str(layer), LAYERS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LayerCheckError(f"unknown layer {layer!r}{hint} (supported: {', '.join(LAYERS)})")
+    return LAYERS[layer]
+
+
 def check_layer(layer: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None,
                 params: Mapping[str, Any] | None = None, style: str = "cs231n", *, inputs: Sequence[str] | None = None,
                 options: str | None = "dict", cache: bool = True, trials: int = 3, seed: int = 0) -> LayerCheckResult:
@@ -163,15 +174,9 @@ def check_layer(layer: str, forward: Callable[..., Any], backward: Callable[...,
     ``conv_param``, ``pool_param``, ``bn_param``, ``dropout_param`` contents), fixed for every
     trial when given, else varied. Raises `LayerCheckError` for a wrong call and
     `reference.protocol.MissingFramework` without torch."""
-    if layer not in LAYERS:
-        import difflib
-
-        close = difflib.get_close_matches(str(layer), LAYERS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise LayerCheckError(f"unknown layer {layer!r}{hint} (supported: {', '.join(LAYERS)})")
+    kind = layer_kind(layer)
     if style not in STYLES:
         raise LayerCheckError(f"style must be one of {STYLES}, got {style!r}")
-    kind = LAYERS[layer]
     if not callable(forward):
         raise LayerCheckError(f"forward must be a function such as {layer}_forward(...), got {forward!r}")
     if kind.loss and backward is not None:
