@@ -247,11 +247,14 @@ def _suggested_order(returned: Any, shapes: Mapping[str, tuple[int, ...]]) -> li
     return order if not unused else None
 
 
-def net_spec(network: Mapping[str, Any]) -> NetSpec:
-    """The doctor's NetSpec of a fully connected network description (`scratchnet.MLP.spec()`)."""
+def net_spec(network: Mapping[str, Any]) -> NetSpec | None:
+    """The doctor's NetSpec of a fully connected network description (`scratchnet.MLP.spec()`);
+    None for a network with other layers (conv, pooling, batch norm), which the layer doctor
+    (`comparisons.doctor.layered`) handles."""
     layers = network["layers"]
-    if any(layer["type"] != "dense" for layer in layers):
-        raise ValueError("user backends support networks of dense layers only for now")
+    if len(network["input_shape"]) != 1 or any(layer["type"] != "dense" for layer in layers) \
+            or len({bool(layer.get("bias", True)) for layer in layers}) != 1:
+        return None
     return NetSpec(list(network["input_shape"]) + [layer["units"] for layer in layers],
                    [layer["activation"] for layer in layers], loss=network["loss"], reduction=network["reduction"],
                    scale=network["scale"], bias=bool(layers[0]["bias"]), l2=network["l2"])
@@ -264,9 +267,12 @@ class UserBackend:
         self.name, self.user, self.convention = user.name, user, convention
         self.dtype = np.dtype(problem.dtype)
         self.spec = net_spec(problem.network)
-        self.net = self.spec.build()
-        shapes = _declared_shapes(self.spec, user.mapping, user.samples_as_columns)
-        self.layout = NetworkLayout(self.spec, user.mapping, shapes)
+        if self.spec is not None:
+            shapes = _declared_shapes(self.spec, user.mapping, user.samples_as_columns)
+            self.layout = NetworkLayout(self.spec, user.mapping, shapes)
+        else:
+            self.spec = problem.network
+            self.layout = _layer_layout(problem.network, user)
         self.target = user.load() if target is None else target
         self.lr = problem.optimizer.options.get("lr")
         self.optimizer_name = problem.optimizer.name
@@ -298,10 +304,7 @@ class UserBackend:
     @property
     def user_names(self) -> dict[str, str]:
         """canonical parameter -> the user's array holding it ("dense_0.W" -> "W1")."""
-        from comparisons.doctor.layout import canonical_name
-
-        return {canonical_name(placement.layer, slot): name for name, placement in self.layout.placements.items()
-                for slot in placement.slots}
+        return self.layout.canonical_names()
 
     def _user_arrays(self) -> dict[str, np.ndarray]:
         if self.user.kind != "object":
@@ -465,6 +468,25 @@ class UserBackend:
                             grad_fn=self._grad_fn(), samples_as_columns=self.user.samples_as_columns, lr=self.lr)
         return diagnose(self.spec, params, X_user, y_user, mapping=self.user.mapping or None, step_fn=self.code.fn,
                         samples_as_columns=self.user.samples_as_columns, lr=self.lr)
+
+
+def _layer_layout(network: Mapping[str, Any], user: UserSpec):
+    """The layer doctor's layout of the user's arrays for a network of layers (conv, pooling,
+    batch norm): `Param` placements, or the canonical names when there is no mapping."""
+    from comparisons.doctor.layered import LayerLayout, Param, layer_network
+
+    if user.samples_as_columns:
+        raise ValueError(f"user.{user.name}.samples_as_columns: a network of layers takes X as (batch, channels, height, "
+                         "width); samples as columns are for dense networks only")
+    net = layer_network(network)
+    mapping = user.mapping
+    if mapping is not None and not all(isinstance(placement, Param) for placement in mapping.values()):
+        raise ValueError(f"user.{user.name}.mapping: a network of layers maps each array with kind = \"param\" and the "
+                         f"canonical parameter it holds, e.g. param = \"conv2d_0.K\" (parameters: {', '.join(net.params)})")
+    shapes = {name: tuple(value.shape) for name, value in net.params.items()} if mapping is None else {
+        name: placement.user_shape(tuple(net.params[placement.param].shape)) if placement.param in net.params else ()
+        for name, placement in mapping.items()}
+    return LayerLayout(net, mapping, shapes)
 
 
 def _declared_shapes(spec: NetSpec, mapping: Mapping[str, Placement] | None, samples_as_columns: bool) -> dict[str, tuple[int, ...]]:

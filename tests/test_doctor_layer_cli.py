@@ -105,3 +105,17 @@ def test_files_without_layer_functions_or_that_fail_to_import_say_so(tmp_path):
     broken = _write(tmp_path, "import not_a_module_anywhere\n", "broken.py")
     with pytest.raises(DoctorInputError, match=r"importing .*broken.py raised: ModuleNotFoundError"):
         check_layer_file(broken)
+
+
+def test_a_file_inside_a_package_imports_as_the_course_layout_has_it(tmp_path, capsys):
+    """cs231n's assignment2/cs231n/layers.py does `from cs231n.im2col import *` (and fast_layers
+    relative imports): run from anywhere, the file is imported as cs231n.layers."""
+    package = tmp_path / "assignment2" / "cs231n"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "im2col.py").write_text(CORRECT.read_text())
+    (package / "layers.py").write_text("from cs231n.im2col import affine_forward, affine_backward\n"
+                                       "from .im2col import relu_forward, relu_backward\n")
+    assert main(["doctor", str(package / "layers.py"), "--trials", "1"]) == 0
+    assert "2 layer function pair(s) checked against torch autograd: 2 ok" in capsys.readouterr().out
+

@@ -40,6 +40,33 @@ def test_evidence_names_the_mistake():
     assert "MISTAKES FOUND" in str(new_mask) and "mask_not_reused" in str(new_mask)
 
 
+def test_dropout_with_p_as_the_drop_probability_is_right_in_its_convention_and_says_so():
+    """cs231n's 2016-2017 assignments kept 1 - p of the units (real solutions do); the layer is
+    right for that convention, and the finding names it."""
+    result = check_layer("dropout", broken.dropout_forward_drop_probability, c.dropout_backward, {"mode": "train", "p": 0.8})
+    assert result.ok, str(result)
+    assert "probability of dropping a unit (cs231n's 2016-2017 convention" in result.findings["out"].evidence
+    assert "2016-2017 convention" in str(result)
+    keep = check_layer("dropout", c.dropout_forward, c.dropout_backward, {"mode": "train", "p": 0.8})
+    assert keep.ok and keep.findings["out"].evidence == ""
+
+
+def test_unfinished_and_python2_code_is_named_as_such():
+    def conv_backward_unwritten(dout, cache):
+        x, w, b, _ = cache
+        return np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+
+    def conv_forward_python2(x, w, b, conv_param):
+        for _ in xrange(1):  # noqa: F821 (Python 2)
+            pass
+
+    result = check_layer("conv2d", c.conv_forward_naive, conv_backward_unwritten, {"stride": 1, "pad": 1})
+    assert {result.findings[key].kind for key in ("dx", "dw", "db")} == {"zero"}
+    assert "all zeros where the reference is not (not written yet?)" in result.findings["dw"].evidence
+    raised = check_layer("conv2d", conv_forward_python2, c.conv_backward_naive, {"stride": 1, "pad": 1})
+    assert raised.findings["out"].kind == "raised" and "(Python 2 code: use range)" in raised.findings["out"].evidence
+
+
 def test_generic_style_with_keywords_and_no_cache():
     def forward(x, w, b, stride=1, pad=0):
         return c.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})[0]

@@ -28,16 +28,19 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+import scratchnet as sn
+
 from comparisons.doctor.agreement import same_number
 from comparisons.doctor.backprop import right_derivative_at_zero, tie_layers, variant_gradients
 from comparisons.doctor.batch import Batch, make_batch
 from comparisons.doctor.classify import TensorComparison, bias_part_only, compare_tensor, tensors_close
 from comparisons.doctor.explain import DATA_TERM, Observations, evidence, layer_rule
 from comparisons.doctor.factors import Context
+from comparisons.doctor.layered import diagnose_layers
 from comparisons.doctor.layout import AugmentedWeight, Bias, NetworkLayout, Placement, Weight, canonical_name
 from comparisons.doctor.losscheck import LossCheck, check_loss
 from comparisons.doctor.mistakes import match_mistake
-from comparisons.doctor.numeric import own_loss_differences
+from comparisons.doctor.numeric import own_loss_differences, own_loss_probe
 from comparisons.doctor.probes import StateOutcome, normalise_shapes, probe_batch_size, probe_learning_rate, probe_state
 from comparisons.doctor.reference import reference_gradients
 from comparisons.doctor.result import DiagnosisResult, Finding, ProbeResult
@@ -58,7 +61,10 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
     """Diagnose the user's gradients at `params` on the batch X, y.
 
     Args:
-        spec: the network the code is meant to implement.
+        spec: the network the code is meant to implement: a `NetSpec` (an MLP), or a network
+            description with layers (``{"input_shape": [1, 8, 8], "layers": [...], ...}``, as
+            `scratchnet.Network.spec()` gives, or the Network) for conv, pooling, batch norm:
+            then `mapping` holds `Param` placements and `comparisons.doctor.layered` judges.
         params: the user's arrays {name: array}, in the layouts `mapping` declares (None: the
             canonical names "dense_0.W" (fan_in, fan_out), "dense_0.b" (fan_out,), ...).
         X, y: one batch as the user's code holds it: (m, features)/(m, outputs), or
@@ -78,8 +84,10 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
     Raises `DoctorInputError` for a bad spec, mapping, params or data; failures of the user's code
     come back in `result.error`.
     """
-    if not isinstance(spec, NetSpec):
-        raise DoctorInputError(f"spec must be a NetSpec, got {type(spec).__name__}")
+    if not (isinstance(spec, (NetSpec, sn.Network)) or (isinstance(spec, Mapping) and "layers" in spec)):
+        hint = "; for a dict with sizes: NetSpec(**that dict)" if isinstance(spec, Mapping) and "sizes" in spec else ""
+        raise DoctorInputError(f"spec must be a NetSpec (an MLP) or a network description {{input_shape, layers, ...}} "
+                               f"(conv, pooling, batch norm...), got {type(spec).__name__}{hint}")
     if (grad_fn is None) == (step_fn is None):
         raise DoctorInputError("pass exactly one of grad_fn=(params, X, y) -> (loss, grads) or step_fn=(params, X, y) -> new params")
     if not callable(grad_fn or step_fn):
@@ -88,6 +96,12 @@ def diagnose(spec: NetSpec, params: Mapping[str, np.ndarray], X: np.ndarray, y: 
         raise DoctorInputError(f"lr must be a positive number, got {lr!r}")
     if step_fn is not None and lr is None:
         raise DoctorInputError("step_fn needs lr=, the learning rate it uses: the implied gradient is (old - new) / lr")
+    if not isinstance(spec, NetSpec):
+        if samples_as_columns or labels not in (None, "one_hot"):
+            raise DoctorInputError("a network of layers takes X as (batch, ...) and y as (batch, outputs): "
+                                   "samples_as_columns and class labels are for the MLP doctor (NetSpec) only")
+        return diagnose_layers(spec, params, X, y, mapping=mapping, grad_fn=grad_fn, step_fn=step_fn,
+                               lr=None if lr is None else float(lr))
     layout = NetworkLayout.for_params(spec, mapping, params)
     batch = make_batch(spec.build(), X, y, samples_as_columns, labels)
     mine = {name: np.array(params[name], copy=True, subok=True) for name in layout.names}
@@ -450,60 +464,5 @@ def _own_loss_probe(user: UserCode, params, batch: Batch, layout: NetworkLayout,
     except UserCodeFailed as failed:
         return ProbeResult("own loss", "failed", f"a call for central differences failed: {failed.failure.message}",
                            {"error": failed.failure.to_dict()})
-    status = {n: seen.own[n].status for n in names}
     off = [n for n in names if comparisons[n].kind != "ok"]
-    loss_matches = seen.loss.status == "match"
-    loss_word = "matches the declared one" if loss_matches else "differs from the declared one as well"
-    parts = []
-    agree = [n for n in off if status[n] == "agrees"]
-    disagree = [n for n in off if status[n] == "disagrees"]
-    if disagree:
-        parts.append(f"{_names(disagree, off)} {_verb('disagree', disagree, off)} with central differences of your own loss: "
-                     f"the backprop is wrong (your loss {loss_word})")
-    if agree and loss_matches:
-        parts.append(f"{_names(agree, off)} {_verb('agree', agree, off)} with central differences of your own loss, which "
-                     "equals the declared loss at this point: your loss function differs from the declared one only away from "
-                     "this point (a term that is 0 here but whose slope is not)")
-    elif agree:
-        parts.append(f"{_names(agree, off)} {_verb('agree', agree, off)} with central differences of your own loss, but not "
-                     "with the reference: your loss is not the declared one (see loss)")
-    if not off:
-        wrong = [n for n in names if status[n] == "disagrees"]
-        fine = [n for n in names if status[n] == "agrees"]
-        if wrong:
-            parts.append("your gradients match the reference, but not central differences of your own loss: the loss you "
-                         "return is not the function your gradients differentiate")
-        elif fine and len(fine) == len(names):
-            parts.append("your gradients match the reference and your own loss")
-    unchecked = [n for n in names if status[n] in ("skipped", "unresolved")]
-    if unchecked:
-        parts.append(_unchecked(unchecked, seen.own))
-    summary = "; ".join(parts) if parts else "central differences of your loss were inconclusive"
-    details = {n: {"entries": c.entries, "kinks_skipped": c.kinks, "error_yours": c.error_yours,
-                   "error_reference": c.error_reference, "status": c.status, "allowed": c.noise, "step": c.step}
-               for n, c in seen.own.items()}
-    return ProbeResult("own loss", "ran", summary, details)
-
-
-def _names(chosen: list[str], among: list[str]) -> str:
-    return "your gradients" if chosen == among else ", ".join(chosen)
-
-
-def _verb(verb: str, chosen: list[str], among: list[str]) -> str:
-    return verb if chosen == among or len(chosen) > 1 else verb + "s"
-
-
-def _unchecked(names: list[str], own: dict) -> str:
-    """Why some tensors could not be judged by central differences (never an agreement)."""
-    skipped = [n for n in names if own[n].status == "skipped"]
-    unresolved = [n for n in names if own[n].status == "unresolved"]
-    texts = []
-    if skipped:
-        texts.append(f"{', '.join(skipped)} could not be checked against your loss: every step, even shrunk "
-                     "to fit between the pre-activations, moved a ReLU-family unit across its kink")
-    if unresolved:
-        noise = max(own[n].noise for n in unresolved)
-        their = "their gradients are" if len(unresolved) > 1 else "its gradient is"
-        texts.append(f"{', '.join(unresolved)} could not be checked against your loss: at this point {their} below what "
-                     f"central differences resolve (error allowed {noise:.1e}), so no agreement is claimed")
-    return "; ".join(texts)
+    return own_loss_probe(seen.own, names, off, seen.loss.status)

@@ -38,6 +38,12 @@ The TOML file (paths inside it are relative to it)::
     # init = "uniform"                 # or drawn with a scratchnet initializer ...
     # seed = 0                         # ... and converted to your layouts
 
+A network of layers (conv, pooling, batch norm; `comparisons.doctor.layered`) is a [network]
+table with ``input_shape``, ``layers`` (scratchnet's layer tables), ``loss``, ``reduction``,
+``scale``, ``l2``, and each array mapped with ``kind = "param"``, ``param = "conv2d_0.K"``
+(optional ``axes = [...]``, ``shape = [...]``); [data] then holds images, e.g. ``name =
+"digits"``, ``as_images = true``.
+
 The function gets ``(params, X, y)`` and returns ``(loss, {name: gradient})``; with ``step=True``
 it returns the updated parameters (and may take ``lr``).
 """
@@ -56,17 +62,20 @@ import numpy as np
 
 import scratchnet as sn
 from comparisons.doctor.diagnose import diagnose
+from comparisons.doctor.layered import Param
 from comparisons.doctor.layout import AugmentedWeight, Bias, NetworkLayout, Placement, Weight, canonical_mapping
 from comparisons.doctor.result import DiagnosisResult
 from comparisons.doctor.spec import DoctorInputError, NetSpec
 from comparisons.doctor.usercode import UserCodeFailure, user_traceback
 
 SPEC_FIELDS = ("sizes", "activations", "loss", "reduction", "scale", "bias", "l2", "l2_per")
+LAYERED_NETWORK_KEYS = ("input_shape", "layers", "loss", "reduction", "scale", "l2")
 TOP_LEVEL = SPEC_FIELDS + ("network", "samples_as_columns", "labels", "lr", "mapping", "data", "params")
 L2_TABLE_KEYS = ("lambda", "per")
-PLACEMENTS = {"weight": Weight, "bias": Bias, "augmented_weight": AugmentedWeight}
+PLACEMENTS = {"weight": Weight, "bias": Bias, "augmented_weight": AugmentedWeight, "param": Param}
 PLACEMENT_KEYS = {"weight": ("layer", "layout"), "bias": ("layer", "shape"),
-                  "augmented_weight": ("layer", "layout", "bias_position", "bias_input")}
+                  "augmented_weight": ("layer", "layout", "bias_position", "bias_input"),
+                  "param": ("param", "axes", "shape")}
 DEFAULT_INIT = "uniform"
 
 
@@ -74,7 +83,7 @@ DEFAULT_INIT = "uniform"
 class SpecFile:
     """A loaded doctor TOML: the network, your mapping, the batch, the parameters, and options."""
 
-    spec: NetSpec
+    spec: NetSpec | dict  # a dict: a network description with layers
     mapping: dict[str, Placement]
     X: np.ndarray
     y: np.ndarray
@@ -102,6 +111,9 @@ def load_spec_file(path: str | Path) -> SpecFile:
         raise DoctorInputError(f"spec file {path} is not valid TOML: {error}") from None
     _unknown_keys(str(path), table, TOP_LEVEL)
     network = table.get("network")
+    if isinstance(network, dict) and "layers" in network:
+        spec, mapping, X, y, params = _network_of_layers(path, table, network)
+        return SpecFile(spec, mapping, X, y, params, False, _lr(path, table), None)
     if network is not None:
         if any(key in table for key in SPEC_FIELDS):
             raise DoctorInputError(f"{path}: put the network fields either at the top level or in [network], not both")
@@ -117,13 +129,49 @@ def load_spec_file(path: str | Path) -> SpecFile:
     mapping = _mapping(path, table.get("mapping"))
     X, y = _data(path, table.get("data"), samples_as_columns)
     params = _params(path, table.get("params", {}), spec, mapping, samples_as_columns)
-    lr = table.get("lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
-        raise DoctorInputError(f"{path}: lr must be a number, got {lr!r}")
     labels = table.get("labels")
     if labels is not None and not isinstance(labels, str):
         raise DoctorInputError(f"{path}: labels must be \"one_hot\", \"zero_based\" or \"one_based\", got {labels!r}")
-    return SpecFile(spec, mapping, X, y, params, samples_as_columns, None if lr is None else float(lr), labels)
+    return SpecFile(spec, mapping, X, y, params, samples_as_columns, _lr(path, table), labels)
+
+
+def _lr(path: Path, table: Mapping[str, Any]) -> float | None:
+    lr = table.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
+        raise DoctorInputError(f"{path}: lr must be a number, got {lr!r}")
+    return None if lr is None else float(lr)
+
+
+def _network_of_layers(path: Path, table: Mapping[str, Any], network: Mapping[str, Any]):
+    """(network description, mapping, X, y, params) of a spec file whose [network] has layers
+    (conv, pooling, batch norm: `comparisons.doctor.layered`)."""
+    from comparisons.doctor.layered import LayerLayout, layer_network
+
+    _unknown_keys(f"{path} [network]", network, LAYERED_NETWORK_KEYS)
+    for key in ("samples_as_columns", "labels"):
+        if table.get(key):
+            raise DoctorInputError(f"{path}: {key} is for networks given by sizes; a network of layers takes X as "
+                                   "(batch, channels, height, width) and y as (batch, outputs)")
+    net = layer_network(network)
+    mapping = _mapping(path, table.get("mapping"))
+    X, y = _data(path, table.get("data"), False)
+    options = table.get("params", {})
+    if not isinstance(options, dict):
+        raise DoctorInputError(f"{path}: [params] must be a table with npz = ... or init = ... and seed = ...")
+    if "npz" in options:
+        _unknown_keys(f"{path} [params]", options, ("npz",))
+        return dict(network), mapping, X, y, _load_npz(path, options["npz"], None)
+    _unknown_keys(f"{path} [params]", options, ("init", "seed"))
+    try:
+        drawn = sn.network_from_spec({**network, "dtype": "float64"}, init=options.get("init", DEFAULT_INIT),
+                                     seed=options.get("seed", 0)).params
+    except (TypeError, ValueError) as error:
+        raise DoctorInputError(f"{path} [params]: {error}") from None
+    canonical = {name: value.shape for name, value in drawn.items()}
+    shapes = canonical if mapping is None else {
+        name: placement.user_shape(canonical[placement.param]) if placement.param in canonical else ()
+        for name, placement in mapping.items()}
+    return dict(network), mapping, X, y, LayerLayout(net, mapping, shapes).to_user(drawn, parameters=True)
 
 
 def _l2_fields(path: Path, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,9 +202,11 @@ def _mapping(path: Path, table: Any) -> dict[str, Placement] | None:
         if kind not in PLACEMENTS:
             raise DoctorInputError(f"{where}: unknown kind {kind!r} (valid: {', '.join(map(repr, PLACEMENTS))})")
         _unknown_keys(where, options, PLACEMENT_KEYS[kind])
-        if "layer" not in options:
+        if kind == "param" and "param" not in options:
+            raise DoctorInputError(f"{where}: needs param = the canonical parameter it holds, e.g. \"conv2d_0.K\"")
+        if kind != "param" and "layer" not in options:
             raise DoctorInputError(f"{where}: needs layer = the weight-layer index (0 is nearest the input)")
-        if "shape" in options:
+        if "shape" in options and kind != "param":
             options["shape"] = tuple(options["shape"])
         try:
             mapping[name] = PLACEMENTS[kind](**options)
@@ -248,7 +298,8 @@ def diagnose_file(path: str | Path, function_name: str, spec_path: str | Path, s
     module, failure = _import_user_file(Path(path))
     if failure is not None:
         return DiagnosisResult(ok=False, culprit=None, findings=[], mode="step_fn" if step else "grad_fn",
-                               network=loaded.spec.describe(), reference="not computed", batch_size=0, error=failure)
+                               network=loaded.spec.describe() if isinstance(loaded.spec, NetSpec) else "a network of layers",
+                               reference="not computed", batch_size=0, error=failure)
     function = getattr(module, function_name, None)
     if not callable(function):
         defined = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and v.__module__ == module.__name__)
@@ -259,19 +310,35 @@ def diagnose_file(path: str | Path, function_name: str, spec_path: str | Path, s
 
 
 def _import_user_file(path: Path):
-    """Import the user's file under a private module name, with its folder on sys.path meanwhile."""
+    """Import the user's file with its folder on sys.path meanwhile. A file inside a package
+    (its folder has ``__init__.py``, as cs231n's ``assignment2/cs231n/layers.py``) is imported
+    under its dotted name (``cs231n.layers``) with the package's parent folder on sys.path, so
+    its ``from cs231n.im2col import *`` and relative imports work; any other file under a
+    private module name."""
     if not path.is_file():
         raise DoctorInputError(f"{path} is not a file")
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(f"_doctor_user_{path.stem}_{digest}", path)
-    module = importlib.util.module_from_spec(spec)
-    folder = str(path.resolve().parent)
-    sys.path.insert(0, folder)
+    path = path.resolve()
+    root, parts = path.parent, [path.stem]
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    loaded = sys.modules.get(parts[0])
+    if loaded is not None and not str(getattr(loaded, "__file__", "") or "").startswith(str(root / parts[0])):
+        parts = [path.stem]  # a package of that name from elsewhere is in use: never shadow it
+    folders = [str(path.parent)] + ([str(root)] if len(parts) > 1 else [])
+    sys.path[:0] = folders
     try:
-        spec.loader.exec_module(module)
+        if len(parts) > 1:
+            module = importlib.import_module(".".join(parts))
+        else:
+            digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+            spec = importlib.util.spec_from_file_location(f"_doctor_user_{path.stem}_{digest}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
     except Exception as error:  # user code: reported, not raised
         return None, UserCodeFailure(f"importing {path}", "exception", f"{type(error).__name__}: {error}", user_traceback(error))
     finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
+        for folder in folders:
+            if folder in sys.path:
+                sys.path.remove(folder)
     return module, None

@@ -46,8 +46,11 @@ upstream gradient, and compares every output with torch autograd in float64 (tol
 N, 1/N, 2, p, ...); ``transposed`` (axes permuted); ``flipped_kernel`` (convolution instead of
 cross-correlation); ``argmax_routing`` (a pooling gradient sent to every window element instead of
 the argmax); ``missing_batchnorm_terms`` (the backward without the mean or variance terms);
-``mask_not_reused`` (dropout's backward draws a new mask); ``shape_mismatch``; ``not_finite``;
-``raised`` (the user's function raised); ``wrong``. Running statistics of batch norm are checked
+``mask_not_reused`` (dropout's backward draws a new mask); ``zero`` (all zeros: not written yet?);
+``shape_mismatch``; ``not_finite``; ``raised`` (the user's function raised, with a porting hint
+for Python 2 / NumPy 1 code: xrange, integer ``/``, ``np.lib.pad``, ``int()`` of an array);
+``wrong``. Dropout code that keeps 1 - p of the units reads p as the drop probability (cs231n's
+2016-2017 convention) and is judged in that convention, which the finding names. Running statistics of batch norm are checked
 against cs231n's update (``running = momentum * running + (1 - momentum) * batch``, biased
 variance).
 """
@@ -67,7 +70,7 @@ from comparisons.tolerances import Tolerance, doctor_tolerance
 
 #: kinds of a layer finding, most specific first
 LAYER_KINDS = ("ok", "flipped_kernel", "argmax_routing", "missing_batchnorm_terms", "mask_not_reused", "sign_flipped",
-               "scaled", "transposed", "shape_mismatch", "not_finite", "raised", "wrong")
+               "scaled", "transposed", "zero", "shape_mismatch", "not_finite", "raised", "wrong")
 STYLES = ("cs231n", "generic")
 
 
@@ -143,8 +146,9 @@ class LayerCheckResult:
         for name, finding in self.findings.items():
             error = "" if finding.max_rel is None else f"  max_rel {finding.max_rel:.2e}"
             lines.append(f"  {name:<13} {finding.kind}{error}")
-            if not finding.ok:
+            if finding.evidence:
                 lines.append(f"      {finding.evidence}")
+            if not finding.ok:
                 if finding.trial:
                     lines.append(f"      trial: {finding.trial}")
         return "\n".join(lines)
@@ -239,7 +243,7 @@ def _run_trial(layer, torch, call: _Call, forward, backward, arrays, settings, r
         user = {"loss": returned[0], "dx": returned[1]}
         reference = _LOSSES[layer](torch, arrays)
         context = _context(layer, arrays, settings)
-        return {name: _judge(name, user[name], reference[name], {}, described, context, None) for name in ("loss", "dx")}
+        return {name: judge_output(name, user[name], reference[name], {}, described, context, None) for name in ("loss", "dx")}
     if call.cache:
         if not (isinstance(returned, tuple) and len(returned) == 2):
             return {"out": LayerFinding("out", "wrong", f"forward must return (out, cache), got {type(returned).__name__}", trial=described)}
@@ -248,10 +252,13 @@ def _run_trial(layer, torch, call: _Call, forward, backward, arrays, settings, r
         out, cache = returned, None
     reference, variants = _REFERENCES[layer](torch, arrays, settings, np.asarray(out))
     problems = reference.pop("_problems", {})  # mistakes the values alone do not show (dropout's kept fraction)
+    notes = reference.pop("_notes", {})  # conventions the user's code follows (dropout's p as the drop probability)
     dout = rng.normal(size=reference["out"].shape)
     reference.update(_gradients(reference, dout))
     context = _context(layer, arrays, settings)
-    findings = {"out": _judge("out", out, reference["out"], variants, described, context, dout)}
+    findings = {"out": judge_output("out", out, reference["out"], variants, described, context, dout)}
+    for name, note in notes.items():
+        findings[name].evidence = note if findings[name].ok else f"{findings[name].evidence}; {note}"
     for name, (kind, evidence) in problems.items():
         also = "" if findings[name].ok else f"; and {findings[name].evidence}"
         findings[name].kind, findings[name].evidence = kind, evidence + also
@@ -276,10 +283,10 @@ def _run_trial(layer, torch, call: _Call, forward, backward, arrays, settings, r
     for name in call.inputs:
         key = f"d{name}"
         if key in reference:
-            findings[key] = _judge(key, grads.get(key), reference[key], variants, described, context, dout)
+            findings[key] = judge_output(key, grads.get(key), reference[key], variants, described, context, dout)
     for key in ("running_mean", "running_var"):
         if key in reference:
-            findings[key] = _judge(key, user_settings.get(key), reference[key], variants, described, context, dout)
+            findings[key] = judge_output(key, user_settings.get(key), reference[key], variants, described, context, dout)
     return findings
 
 
@@ -287,9 +294,24 @@ def _describe(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in settings.items() if not isinstance(value, np.ndarray)}
 
 
+#: (part of an exception message, why) for code written for Python 2 or NumPy 1, common in
+#: cs231n solutions from 2016-2019 (seen on real files; see the module docstring)
+PORTING_HINTS = (
+    ("name 'xrange' is not defined", "Python 2 code: use range"),
+    ("'range' and 'range'", "Python 2's range returned a list: use list(range(...))"),
+    ("has no attribute 'pad'", "np.lib.pad was removed in NumPy 2: use np.pad"),
+    ("cannot be interpreted as an integer", "Python 2's / divided integers exactly: use // for sizes and indices"),
+    ("to dtype('int64')", "Python 2's / divided integers exactly: use // for sizes and indices"),
+    ("only 0-dimensional arrays can be converted", "NumPy 2 refuses int()/float() of a one-element array: use .item()"),
+    ("only length-1 arrays can be converted", "NumPy 2 refuses int()/float() of a one-element array: use .item()"),
+)
+
+
 def _raised(where: str, described) -> LayerFinding:
-    last = traceback.format_exc().strip().splitlines()
-    return LayerFinding("out" if where == "forward" else "dx", "raised", f"your {where} raised: {last[-1]}", trial=described)
+    last = traceback.format_exc().strip().splitlines()[-1]
+    hints = list(dict.fromkeys(hint for text, hint in PORTING_HINTS if text in last))
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return LayerFinding("out" if where == "forward" else "dx", "raised", f"your {where} raised: {last}{hint}", trial=described)
 
 
 def _named_grads(grads, inputs: tuple[str, ...], arrays) -> dict[str, Any] | str:
@@ -339,7 +361,12 @@ def _equals(candidate: Callable[[Any], np.ndarray] | np.ndarray, text: str) -> C
     return match
 
 
-def _judge(name, user, reference, variants: Mapping[str, list[Variant]], described, context, dout) -> LayerFinding:
+def judge_output(name, user, reference, variants: Mapping[str, list[Variant]], described, context, dout,
+                 tolerance: Tolerance | None = None) -> LayerFinding:
+    """One output of the user's code against the reference: ok, a known mistake (`variants`),
+    sign_flipped / scaled (named from `context`, {name: number}), transposed, shape_mismatch,
+    not_finite or wrong. `tolerance`: the gradient tolerance (default: relative to this
+    reference's own largest entry, in the precision of the user's array)."""
     reference = np.asarray(reference, dtype=np.float64)
     if user is None:
         return LayerFinding(name, "wrong", f"{name} is missing (None)", trial=described)
@@ -348,7 +375,7 @@ def _judge(name, user, reference, variants: Mapping[str, list[Variant]], describ
         return LayerFinding(name, "wrong", f"{name} is not numeric (dtype {raw.dtype})", trial=described)
     low = raw.dtype in (np.float32, np.float16)
     value = raw.astype(np.float64)
-    tolerance = _tolerance(reference, low)
+    tolerance = _tolerance(reference, low) if tolerance is None else tolerance
     if value.shape != reference.shape:
         if value.size == reference.size and compare(value.reshape(reference.shape), reference, tolerance, False).passed:
             return LayerFinding(name, "shape_mismatch", f"{name} has shape {value.shape}, expected {reference.shape}; its values "
@@ -364,6 +391,8 @@ def _judge(name, user, reference, variants: Mapping[str, list[Variant]], describ
     errors = dict(max_abs=float(diff.max_abs), max_rel=float(diff.max_rel), trial=described)
     if diff.passed:
         return LayerFinding(name, "ok", **errors)
+    if not np.any(value):
+        return LayerFinding(name, "zero", f"{name} is all zeros where the reference is not (not written yet?)", **errors)
     for kind, match in variants.get(name, []):
         text = match(value, dout, low)
         if text is not None:
@@ -598,23 +627,31 @@ def _batchnorm_reference(torch, arrays, settings, user_out):
 
 def _dropout_reference(torch, arrays, settings, user_out):
     """Dropout's reference takes the units the user's forward kept (the nonzero outputs): any
-    mask is right if it keeps about p of the units, and the backward must reuse it."""
+    mask is right if it keeps about p of the units, and the backward must reuse it. Code that
+    keeps about 1 - p of them reads p as the drop probability, as cs231n's 2016-2017
+    assignments did: it is judged in that convention (scale 1 / (1 - p)) and the convention is
+    named in the finding."""
     x, p = arrays["x"], float(settings["p"])
     if settings["mode"] != "train":
         return {"out": x.copy(), "_vjp": lambda dout: {"dx": dout.copy()}}, {}
     keep = (user_out != 0) if user_out.shape == x.shape else np.ones(x.shape, dtype=bool)
     kept = float(keep.mean())
     spread = 5 * math.sqrt(p * (1 - p) / keep.size)
-    reference: dict[str, Any] = {"out": x * keep / p, "_vjp": lambda dout: {"dx": dout * keep / p}}
-    if abs(kept - p) > spread:
-        drop = " (p used as the drop probability, as the 2017 assignment had it)" if abs(kept - (1 - p)) < spread else ""
+    kept_share = 1 - p if abs(kept - p) > spread and abs(kept - (1 - p)) <= spread else p
+    reference: dict[str, Any] = {"out": x * keep / kept_share, "_vjp": lambda dout: {"dx": dout * keep / kept_share}}
+    if kept_share != p:
+        reference["_notes"] = {"out": f"p = {p} is used as the probability of dropping a unit (cs231n's 2016-2017 "
+                                      f"convention: keep 1 - p, scale by 1 / (1 - p)); judged in that convention, the "
+                                      "later assignments keep p"}
+    elif abs(kept - p) > spread:
         reference["_problems"] = {"out": ("wrong", f"out keeps {kept:.0%} of the units with p = {p}: p is cs231n's "
-                                          f"probability of keeping a unit{drop}")}
+                                          "probability of keeping a unit")}
 
     def redrawn(value, dout, low):
         """dx of dropout's form (dout / p or 0) whose zeros are not the forward's dropped units."""
         passed = value != 0
-        if np.array_equal(passed, keep) or not compare(value, dout * passed / p, _tolerance(dout / p, low), False).passed:
+        if np.array_equal(passed, keep) or not compare(value, dout * passed / kept_share,
+                                                       _tolerance(dout / kept_share, low), False).passed:
             return None
         return (f"has dropout's form (dout / p or 0) but not the forward's mask: {int((keep & ~passed).sum())} kept units get "
                 f"no gradient and {int((~keep & passed).sum())} dropped units get one; the backward draws a new mask instead "

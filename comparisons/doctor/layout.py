@@ -278,6 +278,11 @@ class NetworkLayout:
     def layer(self, name: str) -> int:
         return self.placements[name].layer
 
+    def canonical_names(self) -> dict[str, str]:
+        """canonical parameter -> the user's array holding it ("dense_0.W" -> "W1")."""
+        return {canonical_name(placement.layer, slot): name for name, placement in self.placements.items()
+                for slot in placement.slots}
+
     def fans(self, name: str) -> tuple[int, int]:
         return self.spec.fans(self.layer(name))
 

@@ -30,6 +30,7 @@ import scratchnet as sn
 from comparisons.doctor.agreement import measure
 from comparisons.doctor.batch import Batch
 from comparisons.doctor.layout import NetworkLayout
+from comparisons.doctor.result import ProbeResult
 from comparisons.doctor.usercode import UserCode
 from comparisons.tolerances import DoctorTolerance, Tolerance
 
@@ -145,3 +146,66 @@ def _signs(net: sn.MLP, layout: NetworkLayout, params: Mapping[str, np.ndarray],
         return []
     zs, _ = net.forward(batch.X, layout.to_canonical(params))
     return [(zs[i] > 0).tobytes() for i in layers]
+
+
+def own_loss_probe(checks: Mapping[str, OwnLossCheck], names: list[str], off: list[str], loss_status: str) -> ProbeResult:
+    """The "own loss" probe in words: `checks` of `names` (`own_loss_differences`), of which
+    `off` differ from the reference; `loss_status`: the user's loss against the declared one
+    ("match", "mismatch", "unavailable")."""
+    status = {n: checks[n].status for n in names}
+    loss_matches = loss_status == "match"
+    loss_word = "matches the declared one" if loss_matches else "differs from the declared one as well"
+    parts = []
+    agree = [n for n in off if status[n] == "agrees"]
+    disagree = [n for n in off if status[n] == "disagrees"]
+    if disagree:
+        parts.append(f"{_names(disagree, off)} {_verb('disagree', disagree, off)} with central differences of your own loss: "
+                     f"the backprop is wrong (your loss {loss_word})")
+    if agree and loss_matches:
+        parts.append(f"{_names(agree, off)} {_verb('agree', agree, off)} with central differences of your own loss, which "
+                     "equals the declared loss at this point: your loss function differs from the declared one only away from "
+                     "this point (a term that is 0 here but whose slope is not)")
+    elif agree:
+        parts.append(f"{_names(agree, off)} {_verb('agree', agree, off)} with central differences of your own loss, but not "
+                     "with the reference: your loss is not the declared one (see loss)")
+    if not off:
+        wrong = [n for n in names if status[n] == "disagrees"]
+        fine = [n for n in names if status[n] == "agrees"]
+        if wrong:
+            parts.append("your gradients match the reference, but not central differences of your own loss: the loss you "
+                         "return is not the function your gradients differentiate")
+        elif fine and len(fine) == len(names):
+            parts.append("your gradients match the reference and your own loss")
+    unchecked = [n for n in names if status[n] in ("skipped", "unresolved")]
+    if unchecked:
+        parts.append(_unchecked(unchecked, checks))
+    summary = "; ".join(parts) if parts else "central differences of your loss were inconclusive"
+    details = {n: {"entries": c.entries, "kinks_skipped": c.kinks, "error_yours": c.error_yours,
+                   "error_reference": c.error_reference, "status": c.status, "allowed": c.noise, "step": c.step}
+               for n, c in checks.items()}
+    return ProbeResult("own loss", "ran", summary, details)
+
+
+def _names(chosen: list[str], among: list[str]) -> str:
+    return "your gradients" if chosen == among else ", ".join(chosen)
+
+
+def _verb(verb: str, chosen: list[str], among: list[str]) -> str:
+    return verb if chosen == among or len(chosen) > 1 else verb + "s"
+
+
+def _unchecked(names: list[str], own: dict) -> str:
+    """Why some tensors could not be judged by central differences (never an agreement)."""
+    skipped = [n for n in names if own[n].status == "skipped"]
+    unresolved = [n for n in names if own[n].status == "unresolved"]
+    texts = []
+    if skipped:
+        texts.append(f"{', '.join(skipped)} could not be checked against your loss: every step, even shrunk "
+                     "to fit between the pre-activations, moved a ReLU-family unit across its kink")
+    if unresolved:
+        noise = max(own[n].noise for n in unresolved)
+        their = "their gradients are" if len(unresolved) > 1 else "its gradient is"
+        texts.append(f"{', '.join(unresolved)} could not be checked against your loss: at this point {their} below what "
+                     f"central differences resolve (error allowed {noise:.1e}), so no agreement is claimed")
+    return "; ".join(texts)
+

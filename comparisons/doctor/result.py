@@ -9,7 +9,8 @@ from typing import Any
 from comparisons.doctor.losscheck import LossCheck
 from comparisons.doctor.usercode import UserCodeFailure
 
-KINDS = ("ok", "sign_flipped", "scaled", "transposed", "zero", "stateful", "shape_mismatch", "wrong")
+KINDS = ("ok", "sign_flipped", "scaled", "transposed", "zero", "stateful", "shape_mismatch", "wrong",
+         "flipped_kernel")
 
 
 def _plain(value: Any) -> Any:

@@ -96,11 +96,24 @@ def dropout_forward_not_inverted(x, dropout_param):
 
 
 def dropout_forward_drop_probability(x, dropout_param):
+    """Right in cs231n's 2016-2017 convention (p is the drop probability): not a mistake, the
+    doctor names the convention (tests/test_doctor_layers.py)."""
     p = dropout_param["p"]
     np.random.seed(dropout_param.get("seed", 0))
     if dropout_param["mode"] != "train":
         return x, (dropout_param, None)
     mask = (np.random.rand(*x.shape) < 1 - p) / (1 - p)
+    return x * mask, (dropout_param, mask)
+
+
+def dropout_forward_drop_but_keep_scale(x, dropout_param):
+    """Drops with probability p but scales by 1 / p, mixing the two conventions (seen in a real
+    2019 solution)."""
+    p = dropout_param["p"]
+    np.random.seed(dropout_param.get("seed", 0))
+    if dropout_param["mode"] != "train":
+        return x, (dropout_param, None)
+    mask = (np.random.rand(*x.shape) < 1 - p) / p
     return x * mask, (dropout_param, mask)
 
 
@@ -152,8 +165,8 @@ ZOO = [
     ("dropout-new-mask", "dropout", c.dropout_forward, dropout_backward_new_mask, {"mode": "train"}, {"dx": "mask_not_reused"}),
     ("dropout-not-inverted", "dropout", dropout_forward_not_inverted, c.dropout_backward, {"mode": "train"},
      {"out": "scaled", "dx": "scaled"}),
-    ("dropout-drop-probability", "dropout", dropout_forward_drop_probability, c.dropout_backward, {"mode": "train", "p": 0.8},
-     {"out": "wrong", "dx": "scaled"}),
+    ("dropout-drop-but-keep-scale", "dropout", dropout_forward_drop_but_keep_scale, c.dropout_backward,
+     {"mode": "train", "p": 0.8}, {"out": "scaled", "dx": "scaled"}),
     ("softmax-loss-summed", "softmax_loss", softmax_loss_summed, None, None, {"loss": "scaled", "dx": "scaled"}),
     ("svm-loss-dx-sign", "svm_loss", svm_loss_sign, None, None, {"dx": "sign_flipped"}),
     ("relu-inverted-mask", "relu", c.relu_forward, relu_backward_inverted, None, {"dx": "wrong"}),
