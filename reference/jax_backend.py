@@ -19,8 +19,15 @@ Exactness set-up (shared/research/turn2-anchors-layers-jax-scale.md §3):
 Layers: each scratchnet layer kind maps to JAX through one entry of `LAYERS` (dense:
 ``x @ W + b``; conv2d: ``lax.conv_general_dilated`` NCHW/OIHW with scratchnet's padding; max and
 average pooling: ``lax.reduce_window``; flatten: C-order reshape). JAX takes the canonical layouts
-as they are (W (fan_in, fan_out), K (out, in, kh, kw)), so nothing converts. batch_norm and
-dropout have no entry yet (the backend's build names the missing kind). Activations
+as they are (W (fan_in, fan_out), K (out, in, kh, kw)), so nothing converts. JAX itself has no
+batch norm: batch_norm is ``flax.linen.BatchNorm``'s formulas in jax.numpy (flax is not a
+dependency; `FLAX_BATCH_NORM` holds its defaults), on the feature axis 1, the running statistics
+the layer state, carried through the jitted step as an argument and its result and exported under
+the canonical names (``batch_norm_1.running_mean``); eval mode (`JaxBackend.predict`) normalises
+with them. dropout multiplies by the step's mask / (1 - rate) that
+`scratchnet.layers.dropout_scale` draws for (seed, the backend's step, layer index, shape), as
+torch and Keras do (``jax.random`` would drop other units): the masks are an argument of the
+jitted step, drawn on the host per step, never constants of the compiled function. Activations
 are ``jax.nn``'s; losses are ``optax.losses``' (``squared_error``, ``sigmoid_binary_cross_entropy``
 on the logits of a sigmoid output, ``softmax_cross_entropy`` on the logits of a softmax output)
 with the declared reduction and scale, plus ``l2 * sum(W**2)`` over the regularized slots.
@@ -126,21 +133,27 @@ def activation_function(spec, jax) -> Callable[[Any], Any]:
 class JaxLayer:
     """How one scratchnet layer kind is computed in JAX.
 
-    `apply(jax, layer, params, x)` is the layer before its activation, on `params` {slot: array}
-    in JAX's layout; `to_jax` / `to_canonical` convert a slot's array between the canonical layout
-    and JAX's (slots not listed have the same layout in both)."""
+    `apply(jax, layer, params, x, training=True, state=None, **draws)` is the layer before its
+    activation, on `params` {slot: array} in JAX's layout: `training` (a Python bool, fixed when
+    traced) picks training or eval mode, `draws` are the layer's random arrays of the pass
+    (dropout's ``scale``, `scratchnet.layers.Layer.draws`); a stateful entry (`state`, its state
+    slots, canonical layout) takes its state {slot: array} and returns ``(z, new state)``, the
+    state after a training pass (the same state in eval mode), the others return z. `to_jax` /
+    `to_canonical` convert a slot's array between the canonical layout and JAX's (slots not listed
+    have the same layout in both)."""
 
     apply: Callable[..., Any]
     to_jax: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     to_canonical: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    state: tuple[str, ...] = ()
 
 
-def _dense(jax, layer, params, x):
+def _dense(jax, layer, params, x, **inputs):
     z = jax.numpy.matmul(x, params["W"], precision=jax.lax.Precision.HIGHEST)
     return z + params["b"] if "b" in params else z
 
 
-def _conv2d(jax, layer, params, x):
+def _conv2d(jax, layer, params, x, **inputs):
     """Cross-correlation on channels-first images with scratchnet's padding (`Conv2D.pads`:
     TensorFlow's uneven 'same' rule included); the canonical K (out, in, kh, kw) is OIHW."""
     top, bottom, left, right = layer.pads(tuple(x.shape[2:]))
@@ -156,14 +169,60 @@ def _pool(jax, layer, x, initial, operation):
     return jax.lax.reduce_window(x, initial, operation, (1, 1, *layer.pool_size), (1, 1, *layer.stride), "VALID")
 
 
+#: flax.linen.BatchNorm's settings (flax 0.12.8, flax/linen/normalization.py, class BatchNorm):
+#: momentum is the old running value's weight (default 0.99), epsilon its default 1e-5; the batch
+#: variance is _compute_stats' two-pass form, flax's ``use_fast_variance=False``, not its default
+#: one-pass E[x^2] - E[x]^2: that one's rounding is amplified ~1/epsilon where a feature
+#: saturates, so no two correct implementations agree to the anchored rtol there (measured:
+#: comparisons/conventions.py, batch_norm_batch_variance). Written here because flax is not a
+#: dependency (the reference never takes its settings from scratchnet, the code under test;
+#: tests/test_jax_layers.py checks the two agree).
+FLAX_BATCH_NORM = {"momentum": 0.99, "epsilon": 1e-5, "use_fast_variance": False}
+
+
+def _batch_norm(jax, layer, params, x, training=True, state=None, **draws):
+    """``flax.linen.BatchNorm`` (``normalization.py``: ``_compute_stats``, ``BatchNorm.__call__``,
+    ``_normalize``) with ``axis=1`` and ``use_fast_variance=False``, operation for operation: in
+    training, mean = E[x] and var = E[(x - mean)**2] over every axis but 1, and the running
+    statistics become
+    ``momentum * ra + (1 - momentum) * batch`` (momentum as a Python float: a scenario's momentum
+    m, the batch's weight, is flax's 1 - m); in eval mode mean and var are the running ones; then
+    ``(x - mean) * (rsqrt(var + epsilon) * gamma) + beta``. Returns (z, new state)."""
+    jnp, lax = jax.numpy, jax.lax
+    axes = (0, *range(2, x.ndim))
+    if training:
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean(lax.square(x - jnp.expand_dims(mean, axes)), axis=axes)
+        momentum = FLAX_BATCH_NORM["momentum"] if layer.momentum is None else 1.0 - layer.momentum
+        state = {"running_mean": momentum * state["running_mean"] + (1.0 - momentum) * mean,
+                 "running_var": momentum * state["running_var"] + (1.0 - momentum) * var}
+    else:
+        mean, var = state["running_mean"], state["running_var"]
+    epsilon = FLAX_BATCH_NORM["epsilon"] if layer.eps is None else layer.eps
+    mul = lax.rsqrt(jnp.expand_dims(var, axes) + epsilon) * jnp.expand_dims(params["gamma"], axes)
+    return (x - jnp.expand_dims(mean, axes)) * mul + jnp.expand_dims(params["beta"], axes), state
+
+
+def _dropout(jax, layer, params, x, training=True, scale=None, **inputs):
+    """Inverted dropout with the injected ``scale`` (the step's mask / (1 - rate)); x in eval mode."""
+    if not training:
+        return x
+    if scale is None or tuple(scale.shape) != tuple(x.shape):
+        raise ValueError(f"dropout in the jax backend needs the step's scale for input shape {tuple(x.shape)} "
+                         f"(JaxNetwork.draws), got {None if scale is None else tuple(scale.shape)}")
+    return x * scale
+
+
 #: scratchnet layer kind -> JAX; a new layer type needs one entry here
 LAYERS: dict[str, JaxLayer] = {
     "dense": JaxLayer(apply=_dense),  # canonical W (fan_in, fan_out) is x @ W's layout: no conversion
     "conv2d": JaxLayer(apply=_conv2d),  # canonical K (out, in, kh, kw) is lax's OIHW: no conversion
-    "max_pool2d": JaxLayer(apply=lambda jax, layer, params, x: _pool(jax, layer, x, -np.inf, jax.lax.max)),
-    "avg_pool2d": JaxLayer(apply=lambda jax, layer, params, x: _pool(jax, layer, x, 0.0, jax.lax.add)
+    "max_pool2d": JaxLayer(apply=lambda jax, layer, params, x, **inputs: _pool(jax, layer, x, -np.inf, jax.lax.max)),
+    "avg_pool2d": JaxLayer(apply=lambda jax, layer, params, x, **inputs: _pool(jax, layer, x, 0.0, jax.lax.add)
                            / (layer.pool_size[0] * layer.pool_size[1])),
-    "flatten": JaxLayer(apply=lambda jax, layer, params, x: x.reshape(x.shape[0], -1)),  # C order, as torch's nn.Flatten
+    "flatten": JaxLayer(apply=lambda jax, layer, params, x, **inputs: x.reshape(x.shape[0], -1)),  # C order, as nn.Flatten
+    "batch_norm": JaxLayer(apply=_batch_norm, state=("running_mean", "running_var")),  # gamma, beta, state (features,)
+    "dropout": JaxLayer(apply=_dropout),
 }
 
 
@@ -174,9 +233,18 @@ def layer_entry(layer) -> JaxLayer:
     return LAYERS[layer.kind]
 
 
+def _owned(array: np.ndarray) -> np.ndarray:
+    """A C-ordered copy for ``jax.device_put``: on the CPU, JAX may alias the NumPy memory it is
+    given (zero copy), and a caller's array (a view of another backend's live weights, handed
+    around by anchoring) must not change JAX's parameters when the caller changes it."""
+    return np.array(array, order="C", copy=True)
+
+
 class JaxNetwork:
-    """The model as pure functions of a parameter dict {canonical name: array}, the canonical
-    <-> JAX conversions and the loss. `network` is `scratchnet.Network.spec()`."""
+    """The model as pure functions of a parameter dict {canonical name: array}, the layer state
+    {canonical state name: array} (batch-norm running statistics) and the pass's draws {layer
+    index: {key: array}} (dropout masks), the canonical <-> JAX conversions and the loss.
+    `network` is `scratchnet.Network.spec()`."""
 
     def __init__(self, network: Mapping, jax, optax):
         import scratchnet as sn
@@ -185,7 +253,8 @@ class JaxNetwork:
         self.dtype = np.dtype(network["dtype"])
         self.layers = sn.layers.layers_from_spec(network["layers"])
         self.input_shape = sn.layers.check_input_shape(network["input_shape"])
-        sn.layers.input_shapes(self.layers, self.input_shape)  # refuses layers that cannot take their input
+        #: the input shape of each layer (without the batch axis); refuses layers that cannot take their input
+        self.shapes = sn.layers.input_shapes(self.layers, self.input_shape)[:-1]
         self.entries = [layer_entry(layer) for layer in self.layers]
         self.activations = [None if layer.activation is None else activation_function(layer.activation, jax)
                             for layer in self.layers]
@@ -194,6 +263,14 @@ class JaxNetwork:
         self.last = self.activations[-1] or (lambda z: z)
         self.layer_names = sn.layers.layer_param_names(self.layers)
         self.names = [name for names in self.layer_names for name in names.values()]
+        self.layer_state_names = sn.layers.layer_state_names(self.layers)
+        self.state_names = [name for names in self.layer_state_names for name in names.values()]
+        for layer, entry in zip(self.layers, self.entries):
+            if tuple(entry.state) != tuple(layer.state_slots()):
+                raise ValueError(f"the jax backend's {layer.kind!r} entry carries the state {list(entry.state)}, "
+                                 f"the layer has {list(layer.state_slots())}")
+        #: the layers that draw random arrays in a training pass (dropout), by index
+        self.drawing = [index for index, layer in enumerate(self.layers) if type(layer).draws is not sn.layers.Layer.draws]
         self._to_jax, self._to_canonical, self.regularized = {}, {}, []
         for layer, entry, names in zip(self.layers, self.entries, self.layer_names):
             for slot, name in names.items():
@@ -203,41 +280,75 @@ class JaxNetwork:
                     self.regularized.append(name)
 
     def to_jax(self, params: Mapping[str, np.ndarray], device=None) -> dict[str, Any]:
+        """Parameters as device arrays of JAX's own (`_owned`)."""
         out = {}
         for name in self.names:
-            value = np.ascontiguousarray(params[name], dtype=self.dtype)
+            value = np.asarray(params[name], dtype=self.dtype)
             convert = self._to_jax[name]
-            out[name] = self.jax.device_put(value if convert is None else convert(value), device)
+            out[name] = self.jax.device_put(_owned(value if convert is None else convert(value)), device)
         return out
+
+    def initial_state(self) -> Params:
+        """The layers' initial state (running mean 0, running variance 1), canonical names."""
+        out: Params = {}
+        for layer, names, shape in zip(self.layers, self.layer_state_names, self.shapes):
+            values = layer.init_state(shape, self.dtype)
+            out.update((name, values[slot]) for slot, name in names.items())
+        return out
+
+    def to_jax_state(self, state: Mapping[str, np.ndarray], device=None) -> dict[str, Any]:
+        """Layer state (every canonical state name; same layout in JAX) as device arrays."""
+        return {name: self.jax.device_put(_owned(np.asarray(state[name], dtype=self.dtype)), device)
+                for name in self.state_names}
+
+    def draws(self, step: int, batch: int, device=None) -> dict[int, dict[str, Any]]:
+        """The random arrays of training step `step` for a batch of `batch` samples, {layer index:
+        {key: array}}: each drawing layer's own `draws` (dropout: `scratchnet.layers.dropout_scale`
+        for (seed, step, index, (batch, *input shape))), the arrays every backend injects."""
+        return {index: {key: self.jax.device_put(value, device) for key, value in
+                        self.layers[index].draws(step, index, (batch, *self.shapes[index]), self.dtype).items()}
+                for index in self.drawing}
 
     def canonical(self, name: str, value) -> np.ndarray:
         """A C-ordered NumPy copy of an array shaped like parameter `name` (its value, its gradient
-        or an optimizer slot), in the canonical layout."""
+        or an optimizer slot) or like layer state, in the canonical layout."""
         array = np.asarray(value)
         convert = self._to_canonical.get(name)
         return np.array(array if convert is None else convert(array), order="C", copy=True)
 
-    def export(self, tree: Mapping[str, Any]) -> Params:
-        return {name: self.canonical(name, tree[name]) for name in self.names}
+    def export(self, tree: Mapping[str, Any], names: list[str] | None = None) -> Params:
+        return {name: self.canonical(name, tree[name]) for name in (self.names if names is None else names)}
 
-    def logits(self, params: Mapping[str, Any], X):
-        """The last layer's pre-activation for X (batch, *input_shape)."""
-        current = X
+    def logits(self, params: Mapping[str, Any], X, state: Mapping[str, Any], draws: Mapping[int, Mapping[str, Any]],
+               training: bool = True):
+        """(the last layer's pre-activation for X (batch, *input_shape), the layer state after the
+        pass): training mode uses `draws` and batch statistics, eval mode (`training` False) the
+        running statistics and no dropout."""
+        current, new_state = X, dict(state)
         last = len(self.layers) - 1
-        for index, (layer, entry, names, activation) in enumerate(zip(self.layers, self.entries, self.layer_names,
-                                                                      self.activations)):
-            current = entry.apply(self.jax, layer, {slot: params[name] for slot, name in names.items()}, current)
+        for index, (layer, entry, names, state_names, activation) in enumerate(zip(
+                self.layers, self.entries, self.layer_names, self.layer_state_names, self.activations)):
+            layer_params = {slot: params[name] for slot, name in names.items()}
+            inputs = dict(draws.get(index, {})) if training else {}
+            if entry.state:
+                current, layer_state = entry.apply(self.jax, layer, layer_params, current, training=training,
+                                                   state={slot: state[name] for slot, name in state_names.items()}, **inputs)
+                new_state.update((name, layer_state[slot]) for slot, name in state_names.items())
+            else:
+                current = entry.apply(self.jax, layer, layer_params, current, training=training, **inputs)
             if index < last and activation is not None:
                 current = activation(current)
-        return current
+        return current, new_state
 
-    def outputs(self, params, X):
-        return self.last(self.logits(params, X))
+    def outputs(self, params, X, state, draws, training: bool = True):
+        """The network's output for X (the last activation of `logits`)."""
+        return self.last(self.logits(params, X, state, draws, training)[0])
 
-    def loss(self, params: Mapping[str, Any], X, y):
-        """Scalar loss: the declared loss (optax.losses), reduction and scale, plus L2."""
+    def objective(self, params: Mapping[str, Any], X, y, state, draws):
+        """(scalar loss of a training pass, layer state after it): the declared loss
+        (optax.losses), reduction and scale, plus L2. For ``jax.value_and_grad(has_aux=True)``."""
         jnp, losses, spec = self.jax.numpy, self.optax.losses, self.spec
-        z = self.logits(params, X)
+        z, new_state = self.logits(params, X, state, draws)
         name, reduction, scale = spec["loss"], spec["reduction"], float(spec["scale"])
         per_sample = False
         if name == "squared_error":
@@ -262,7 +373,11 @@ class JaxNetwork:
             value = value * scale
         if spec["l2"]:
             value = value + float(spec["l2"]) * sum(jnp.sum(params[name] ** 2) for name in self.regularized)
-        return value
+        return value, new_state
+
+    def loss(self, params, X, y, state, draws):
+        """The scalar loss of `objective` alone."""
+        return self.objective(params, X, y, state, draws)[0]
 
 
 # scratchnet option -> optax alias keyword; weight_decay (not adamw) and amsgrad are built by chaining
@@ -385,9 +500,17 @@ class _Calls:
         return self.jax.jit(function) if self.jit else function
 
 
+def _outputs_in_mode(network: JaxNetwork, training: bool) -> Callable[..., Any]:
+    """`JaxNetwork.outputs` as a function of (params, state, X, draws), the mode fixed (a Python
+    bool is not an argument jit can trace)."""
+    return lambda params, state, X, draws: network.outputs(params, X, state, draws, training)
+
+
 class JaxBackend:
     """The `Backend` protocol on JAX + optax. ``jit`` (default `JIT`) compiles the training step;
-    ``device`` is "cpu" (default) or "cuda"."""
+    ``device`` is "cpu" (default) or "cuda". The layer state (batch-norm running statistics)
+    travels with the parameters (`get_params` / `set_params`) and is recorded after each step
+    beside optax's state; each step injects the dropout masks of its own step count."""
 
     convention = "optax"
 
@@ -405,40 +528,63 @@ class JaxBackend:
         self.optimizer = build_optimizer(optax, problem.optimizer)
         network, optimizer = self.network, self.optimizer
 
-        def train_step(params, opt_state, X, y):
-            loss, grads = jax.value_and_grad(network.loss)(params, X, y)
+        def train_step(params, opt_state, state, X, y, draws):
+            # the draws (dropout masks) are an argument: under jit a closed-over mask would be a constant
+            (loss, state), grads = jax.value_and_grad(network.objective, has_aux=True)(params, X, y, state, draws)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return loss, grads, optax.apply_updates(params, updates), opt_state
+            return loss, grads, optax.apply_updates(params, updates), opt_state, state
 
         with self.calls():
             self.params = network.to_jax(problem.initial_params, self.device)
+            self.state = network.to_jax_state({**network.initial_state(), **problem.initial_params}, self.device)
             self.opt_state = optimizer.init(self.params)
         self._train_step = self.calls.compile(train_step)
         self._value_and_grad = self.calls.compile(jax.value_and_grad(network.loss))
+        self._outputs = {mode: self.calls.compile(_outputs_in_mode(network, mode)) for mode in (True, False)}
         self.steps_taken = 0
 
     def _data(self, array):
         return self.jax.device_put(np.ascontiguousarray(array, dtype=self.network.dtype), self.device)
 
+    def _draws(self, X) -> dict[int, dict[str, Any]]:
+        """The masks of the backend's next training step (its step count) for the batch X."""
+        return self.network.draws(self.steps_taken, len(X), self.device)
+
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
         with self.calls():
-            loss, grads, self.params, self.opt_state = self._train_step(self.params, self.opt_state,
-                                                                        self._data(X), self._data(y))
+            loss, grads, self.params, self.opt_state, self.state = self._train_step(
+                self.params, self.opt_state, self.state, self._data(X), self._data(y), self._draws(X))
         self.steps_taken += 1
         network = self.network
         state = export_state(self.opt_state, network.names, network.canonical)
-        return StepRecord(self.steps_taken, float(loss), network.export(grads), self.get_params(), state)
+        state.update(network.export(self.state, network.state_names))
+        return StepRecord(self.steps_taken, float(loss), network.export(grads), network.export(self.params), state)
 
     def get_params(self) -> Params:
-        return self.network.export(self.params)
+        """Parameters, then layer state (running statistics), canonical names, copies."""
+        return {**self.network.export(self.params), **self.network.export(self.state, self.network.state_names)}
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        """Parameters (every one) and layer state (when given: anchoring carries it)."""
         self.params = self.network.to_jax(params, self.device)
+        if any(name in params for name in self.network.state_names):
+            current = self.network.export(self.state, self.network.state_names)
+            self.state = self.network.to_jax_state({**current, **params}, self.device)
 
     def loss_and_grads(self, params, X, y):
+        """Loss and gradients of a training pass at `params` with the masks of the next step; the
+        layer state is read, not updated."""
         with self.calls():
-            loss, grads = self._value_and_grad(self.network.to_jax(params, self.device), self._data(X), self._data(y))
+            loss, grads = self._value_and_grad(self.network.to_jax(params, self.device), self._data(X), self._data(y),
+                                               self.state, self._draws(X))
         return float(loss), self.network.export(grads)
+
+    def predict(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """The network's output for canonical X: eval mode (running statistics, no dropout) unless
+        `training` (batch statistics and the masks of the next step; the state is not updated)."""
+        draws = self._draws(X) if training else {}
+        with self.calls():
+            return np.array(self._outputs[bool(training)](self.params, self.state, self._data(X), draws), copy=True)
 
 
 class JaxNoJitBackend(JaxBackend):
@@ -455,7 +601,12 @@ class JaxFlatNetwork:
     theta is in ``scratchnet.params.flatten`` order (canonical names, each C-ordered).
 
     ``mode``: "rev" (``jax.jacrev``, one VJP per residual, vmapped), "fwd" (``jax.jacfwd``, one JVP
-    per parameter) or "auto" (fwd when there are no more parameters than residuals, else rev)."""
+    per parameter) or "auto" (fwd when there are no more parameters than residuals, else rev).
+
+    Layers run in training mode, as `reference.torch_jacobian.TorchFlatNetwork`'s: batch norm with
+    the batch statistics (its running statistics are not used), dropout with the masks of step 0
+    (the step a full-batch run stays at, so the objective is one deterministic function; fixed,
+    like X and y)."""
 
     MODES = ("auto", "rev", "fwd")
 
@@ -479,6 +630,8 @@ class JaxFlatNetwork:
         self.mode = ("fwd" if self.n_params <= y.size else "rev") if mode == "auto" else mode
         with self.calls():
             self.X, self.y = jax.device_put(X, self.device), jax.device_put(y, self.device)
+            state = self.network.to_jax_state(self.network.initial_state(), self.device)
+            draws = self.network.draws(0, len(X), self.device)
         network, layout = self.network, self.layout
 
         def unflatten(theta):
@@ -490,12 +643,13 @@ class JaxFlatNetwork:
             return pieces
 
         def residual(theta):
-            return (network.outputs(unflatten(theta), self.X) - self.y).reshape(-1)
+            return (network.outputs(unflatten(theta), self.X, state, draws) - self.y).reshape(-1)
 
         jacobian = jax.jacfwd(residual) if self.mode == "fwd" else jax.jacrev(residual)
         self._residual = self.calls.compile(residual)
         self._both = self.calls.compile(lambda theta: (residual(theta), jacobian(theta)))
-        self._loss_and_grad = self.calls.compile(jax.value_and_grad(lambda theta: network.loss(unflatten(theta), self.X, self.y)))
+        self._loss_and_grad = self.calls.compile(jax.value_and_grad(
+            lambda theta: network.loss(unflatten(theta), self.X, self.y, state, draws)))
 
     def _theta(self, theta: np.ndarray):
         theta = np.asarray(theta, dtype=np.float64)
@@ -546,6 +700,9 @@ SETTINGS = {
     "optimizers": "optax aliases, only the scenario's options passed (the others take optax's defaults); "
                   "weight_decay outside adamw as optax.chain(add_decayed_weights, alias)",
     "losses": "optax.losses (squared_error, sigmoid_binary_cross_entropy, softmax_cross_entropy)",
+    "batch_norm": "flax.linen.BatchNorm's formulas in jax.numpy (flax 0.12.8 defaults: momentum 0.99 on the old "
+                  "statistic, epsilon 1e-5, two-pass variance: use_fast_variance=False); running statistics as state",
+    "dropout": "the injected scratchnet.layers.dropout_mask of the backend's step, an argument of the jitted step",
     "hyperparameters": "Python floats (weak types: float32 runs stay float32)",
     "jacobian": "jax.jacfwd when parameters <= residuals, else jax.jacrev (float64)",
 }

@@ -722,15 +722,26 @@ class BatchNorm(Layer):
       output uses the biased one (``aten/src/ATen/native/Normalization.cpp``);
     * ``keras``: Keras' ``momentum`` is the weight of the old value, ``1 - momentum`` here
       (default 0.99), eps 1e-3; ``running = running * m + batch * (1 - m)`` with the biased
-      variance (``keras/src/layers/normalization/batch_normalization.py::call``).
+      variance (``keras/src/layers/normalization/batch_normalization.py::call``);
+    * ``optax`` (the jax backend; JAX has no batch norm, so this is ``flax.linen.BatchNorm``, flax
+      0.12.8, ``flax/linen/normalization.py``): momentum 0.99 (the old value's weight, as Keras';
+      ``1 - momentum`` here), epsilon 1e-5; ``BatchNorm.__call__`` updates ``ra = momentum * ra +
+      (1 - momentum) * batch`` with the biased variance, the weights as Python floats;
+      ``_normalize`` computes ``(x - mean) * (rsqrt(var + eps) * gamma) + beta``. The batch
+      variance is ``_compute_stats``' two-pass form (flax's ``use_fast_variance=False``), the same
+      as torch's and Keras'; flax's default one-pass ``max(0, mean(x**2) - mean(x)**2)`` is not
+      followed: its rounding error, ~``eps_machine * mean**2``, is amplified ~1/eps where a feature
+      saturates (measured in ``comparisons/conventions.py``, ``batch_norm_batch_variance``).
     """
 
     kind = "batch_norm"
     LAYOUTS = {"gamma": "(features,)", "beta": "(features,)"}
-    #: per convention: momentum (the new batch's weight, torch's sense), eps, and the formula
+    #: per convention: momentum (``momentum``: the new batch's weight, torch's sense;
+    #: ``keras_momentum`` / ``flax_momentum``: the old value's weight) and eps
     CONVENTIONS: ClassVar[dict[str, dict[str, Any]]] = {
         "torch": {"momentum": 0.1, "eps": 1e-5},
         "keras": {"keras_momentum": 0.99, "eps": 1e-3},
+        "optax": {"flax_momentum": 0.99, "eps": 1e-5},
     }
 
     def __init__(self, momentum: float | None = None, eps: float | None = None):
@@ -793,7 +804,9 @@ class BatchNorm(Layer):
         return values.reshape(1, -1, *([1] * (ndim - 2)))
 
     def _statistics(self, x: np.ndarray, state: Mapping[str, np.ndarray] | None):
-        """(centred x, 1/sqrt(var + eps) per feature, biased var sum, count) of the mode."""
+        """(mean, centred x, 1/sqrt(var + eps), var, sum of squared deviations or None, count) per
+        feature: the batch's in training mode (var by the convention's formula), the running
+        statistics in eval mode (then the sum and count are None)."""
         if self.training:
             count = x.size // x.shape[1]
             if count < 2:
@@ -801,9 +814,10 @@ class BatchNorm(Layer):
                     f"batch_norm in training mode needs more than one value per feature, got input shape {x.shape}; "
                     "use a larger batch (or eval mode)"
                 )
-            mean = x.mean(axis=self._axes(x))
+            axes = self._axes(x)
+            mean = x.mean(axis=axes)
             centred = x - self._column(mean, x.ndim)
-            square_sum = np.square(centred).sum(axis=self._axes(x))
+            square_sum = np.square(centred).sum(axis=axes)
             variance = square_sum / count
         else:
             if state is None:
@@ -812,31 +826,37 @@ class BatchNorm(Layer):
             centred = x - self._column(mean, x.ndim)
             square_sum, count = None, None
         inv_std = 1.0 / np.sqrt(variance + x.dtype.type(self.effective_eps))
-        return mean, centred, inv_std, square_sum, count
+        return mean, centred, inv_std, variance, square_sum, count
 
-    def _update(self, state: Mapping[str, np.ndarray], mean: np.ndarray, square_sum: np.ndarray, count: int) -> None:
+    def _update(self, state: Mapping[str, np.ndarray], mean: np.ndarray, variance: np.ndarray,
+                square_sum: np.ndarray | None, count: int) -> None:
         """Running statistics of one training step, in place, by the convention's formula."""
         rules = self._convention()
         running_mean, running_var = state["running_mean"], state["running_var"]
         dtype = running_mean.dtype.type
-        if "keras_momentum" in rules:
-            keep = dtype(rules["keras_momentum"] if self.momentum is None else 1.0 - self.momentum)
-            running_mean[...] = running_mean * keep + mean * (dtype(1.0) - keep)
-            running_var[...] = running_var * keep + (square_sum / count) * (dtype(1.0) - keep)
-        else:
+        if "momentum" in rules:  # torch: the new batch's weight; the unbiased variance
             weight = dtype(rules["momentum"] if self.momentum is None else self.momentum)
             running_mean[...] = weight * mean + (dtype(1.0) - weight) * running_mean
             running_var[...] = weight * (square_sum / (count - 1)) + (dtype(1.0) - weight) * running_var
+            return
+        if "flax_momentum" in rules:  # flax: momentum * ra + (1 - momentum) * batch, both Python floats
+            keep = rules["flax_momentum"] if self.momentum is None else 1.0 - self.momentum
+            old, new = dtype(keep), dtype(1.0 - keep)
+        else:  # Keras: the weights in the variable's dtype
+            old = dtype(rules["keras_momentum"] if self.momentum is None else 1.0 - self.momentum)
+            new = dtype(1.0) - old
+        running_mean[...] = running_mean * old + mean * new
+        running_var[...] = running_var * old + variance * new
 
     def forward(self, params, x, state=None):
-        mean, centred, inv_std, square_sum, count = self._statistics(x, state)
+        mean, centred, inv_std, variance, square_sum, count = self._statistics(x, state)
         if self.training and state is not None:
-            self._update(state, mean, square_sum, count)
+            self._update(state, mean, variance, square_sum, count)
         z = centred * self._column(inv_std * params["gamma"], x.ndim) + self._column(params["beta"], x.ndim)
         return z, z
 
     def backward(self, params, x, z, out, grad_z, need_input_grad=True, state=None):
-        _, centred, inv_std, _, count = self._statistics(x, state)
+        _, centred, inv_std, _, _, count = self._statistics(x, state)
         axes = self._axes(x)
         normalised = centred * self._column(inv_std, x.ndim)
         grads = {"gamma": (grad_z * normalised).sum(axis=axes), "beta": grad_z.sum(axis=axes)}
@@ -855,7 +875,7 @@ class BatchNorm(Layer):
                 "and variance), so there is no per-sample residual Jacobian for lm; use tnc, lbfgs, cg or a gradient "
                 "optimizer, or eval mode"
             )
-        _, centred, inv_std, _, _ = self._statistics(x, state)
+        _, centred, inv_std, _, _, _ = self._statistics(x, state)
         normalised = (centred * self._column(inv_std, x.ndim))[:, None]
         spatial = tuple(range(3, seeds.ndim))
         grads = {"gamma": (seeds * normalised).sum(axis=spatial), "beta": seeds.sum(axis=spatial)}

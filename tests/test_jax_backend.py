@@ -1,7 +1,7 @@
 """The jax backend (JAX + optax): exact against scratchnet's `convention="optax"` for every
 optimizer, jit on and off, its exactness settings in the environment record, Levenberg-Marquardt
-on JAX's Jacobian, TNC on JAX's gradients, float32 kept float32, the GPU lane where CUDA exists,
-and its errors (a missing JAX, bad options).
+on JAX's Jacobian, TNC on JAX's gradients, float32 kept float32, no aliasing of the arrays it is
+given, the GPU lane where CUDA exists, and its errors (a missing JAX, bad options).
 
 Skipped with the install hint when JAX is not installed (CI installs it: the `all` extra).
 """
@@ -70,6 +70,29 @@ def test_state_is_exported_under_canonical_names():
     assert sorted(record.state) == sorted(f"{name}/{field}" for name in names for field in ("count", "mu", "nu", "nu_max"))
     assert record.state[f"{names[0]}/count"].dtype == np.int32 and int(record.state[f"{names[0]}/count"]) == 1
     assert all(record.state[f"{name}/mu"].shape == spec.initial_params[name].shape for name in names)
+
+
+def _aligned(array: np.ndarray) -> np.ndarray:
+    """A copy of `array` in 64-byte-aligned memory, which JAX's CPU device_put would alias."""
+    buffer = np.empty(array.size + 8, dtype=array.dtype)
+    offset = (-buffer.ctypes.data % 64) // array.itemsize
+    out = buffer[offset:offset + array.size].reshape(array.shape)
+    out[...] = array
+    return out
+
+
+def test_set_params_keeps_no_reference_to_the_callers_arrays():
+    """Anchoring hands every lane the reference's arrays (possibly views of its live weights):
+    changing them afterwards must not change JAX's parameters or state."""
+    net = sn.Network([sn.layers.Dense(4, "tanh"), sn.layers.BatchNorm(), sn.layers.Dense(2)], input_shape=[3], seed=0)
+    spec = Problem(net.spec(), net.params, OptimizerSpec("sgd", {"lr": 0.1}))
+    backend = reference.create("jax", spec)
+    given = {name: _aligned(value) for name, value in {**net.params, **net.state}.items()}
+    backend.set_params(given)
+    for value in given.values():
+        value += 1.0
+    expected = {**net.params, **net.state}
+    assert all(np.array_equal(value, expected[name]) for name, value in backend.get_params().items())
 
 
 def test_jit_and_nojit_agree_and_the_environment_says_which_ran():
