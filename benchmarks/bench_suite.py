@@ -1,33 +1,56 @@
-"""Benchmark 5: wall time of the parity test suite (`pytest -m parity`), serial and with
-`pytest -n 2`, measured in one run.
+"""Benchmark 5: wall and CPU time of the whole test suite as `make test` runs it (`pytest -n 2`).
 
-    python benchmarks/bench_suite.py [--workers 2]
+    python benchmarks/bench_suite.py [--workers 2] [--repeats 2] [-- PYTEST ARGS]
+
+Each run is `python -m pytest -n WORKERS -q` plus the given pytest arguments (e.g. `-- -m parity`
+for the parity subset), started from the repository root. Printed per run: the wall time, the
+CPU time (user + system of pytest and of every process it waited for: its xdist workers and the
+processes the tests start), and CPU / cores, the wall time the run would take at best on an
+otherwise idle machine with this many cores. On a shared machine the wall time depends on the
+other jobs; the CPU time much less.
+
+The first run of a fresh checkout also fills JAX's persistent compilation cache in
+`.pytest_cache` (tests/conftest.py), so with `--repeats 2` the second run is the warm figure.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(arguments: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "parity", "-q", "-p", "no:cacheprovider", *arguments],
-                          capture_output=True, text=True)
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-200:]
-    return time.perf_counter() - start, summary
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(arguments: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, pytest's summary line) of one pytest run."""
+    cpu, start = children_cpu(), time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *arguments], cwd=ROOT, capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
+    lines = done.stdout.strip().splitlines()
+    return wall, cpu, lines[-1] if lines else done.stderr[-200:]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
-    serial, serial_summary = timed([])
-    parallel, parallel_summary = timed(["-n", str(args.workers)])
-    print(f"serial:          {serial:7.1f} s   ({serial_summary})")
-    print(f"-n {args.workers}:            {parallel:7.1f} s   ({parallel_summary})")
-    print(f"speed-up:        {serial / parallel:7.2f}x")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"python -m pytest -n {args.workers} -q {' '.join(args.pytest_args)}   ({cores} cores)")
+    for run in range(1, args.repeats + 1):
+        wall, cpu, summary = timed(["-n", str(args.workers), *args.pytest_args])
+        print(f"run {run}: wall {wall:6.1f} s   CPU {cpu:6.1f} s   CPU / {cores} cores {cpu / cores:6.1f} s"
+              f"   ({summary})")
 
 
 if __name__ == "__main__":

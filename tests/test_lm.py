@@ -245,10 +245,12 @@ def test_the_factorisation_leaves_blas_thread_counts_as_it_found_them():
         return sorted((info["filepath"], info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas")
 
     rj, r = arctan_problem()
-    before = counts()
-    LevenbergMarquardt().start(rj, [2.0], r).step()
-    assert counts() == before
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=2, user_api="blas"):  # not 1 even where the suite runs BLAS on 1 thread (conftest)
+        before = counts()
+        assert all(n == 2 for _, n in before)
         LevenbergMarquardt().start(rj, [2.0], r).step()
-        assert all(n == 1 for _, n in counts())
-    assert counts() == before
+        assert counts() == before
+        with threadpool_limits(limits=1, user_api="blas"):
+            LevenbergMarquardt().start(rj, [2.0], r).step()
+            assert all(n == 1 for _, n in counts())
+        assert counts() == before

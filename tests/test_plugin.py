@@ -1,11 +1,27 @@
-"""The pytest plugin seen from a user's suite (pytester runs a throw-away suite)."""
+"""The pytest plugin seen from a user's suite (pytester runs a throw-away suite).
+
+The throw-away suites run in this process (`runpytest_inprocess`: the plugin is loaded through its
+`pytest11` entry point all the same, by the inner run's own plugin manager); one run in a fresh
+interpreter checks the entry point there. pytester forgets the modules first imported during a
+test, so the frameworks and the modules of a comparison are imported before it (`imported`):
+torch, for one, cannot be imported twice in a process."""
 import pytest
 
 pytest_plugins = ["pytester"]
 pytest.importorskip("torch")
 
 
-def test_failing_parity_assertion_explains_itself(pytester):
+@pytest.fixture(scope="module")
+def imported():
+    """Everything a comparison with torch imports (the backends, torch's optimizer machinery and
+    the failure message), imported by one tiny comparison before pytester takes its snapshot."""
+    import comparisons
+    import comparisons.testing  # noqa: F401 - the failure message of assert_parity
+
+    comparisons.run("xor-sigmoid-sgd", backends=["scratchnet", "torch"], mode="anchored", steps=1)
+
+
+def test_failing_parity_assertion_explains_itself(imported, pytester):
     pytester.makepyfile(
         """
         import reference
@@ -24,7 +40,7 @@ def test_failing_parity_assertion_explains_itself(pytester):
             assert_parity("xor-sigmoid-sgd", backends=["scratchnet", "torch"], mode="anchored", steps=4)
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*First divergence at step 0: scratchnet vs torch, grad dense_0.b at index (*",
@@ -32,7 +48,7 @@ def test_failing_parity_assertion_explains_itself(pytester):
     ])
 
 
-def test_marker_option_and_parametrization(pytester):
+def test_marker_option_and_parametrization(imported, pytester):
     pytester.makepyfile(
         """
         import pytest
@@ -44,7 +60,10 @@ def test_marker_option_and_parametrization(pytester):
             assert parity_run(scenario, backends=["scratchnet", "torch"], steps=3).passed
         """
     )
-    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider", "-v")
+    result = pytester.runpytest_inprocess("--strict-markers", "-p", "no:cacheprovider", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_catalog?and-single-neuron?*PASSED*"])
+
+
+def test_a_fresh_interpreter_loads_the_plugin_through_its_entry_point(pytester):
     assert "--parity-report" in "\n".join(pytester.runpytest_subprocess("--help").outlines)

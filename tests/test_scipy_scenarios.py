@@ -8,8 +8,14 @@ from comparisons.spec import SpecError
 pytest.importorskip("torch")
 
 
-def test_lm_scenario_reaches_the_matlab_goal_and_beats_gradient_descent():
-    result = comparisons.run("sin-lm-trainlm", mode="anchored")
+@pytest.fixture(scope="module")
+def lm_anchored():
+    """sin-lm-trainlm anchored with its own backends, run once for the tests that read it (none changes it)."""
+    return comparisons.run("sin-lm-trainlm", mode="anchored")
+
+
+def test_lm_scenario_reaches_the_matlab_goal_and_beats_gradient_descent(lm_anchored):
+    result = lm_anchored
     assert result.passed
     lm, gd = result.extras["race"]["rows"]
     assert lm["reached"] and gd["reached"] and lm["epochs"] < gd["epochs"] / 100
@@ -94,11 +100,10 @@ def test_lbfgs_and_cg_run_through_the_same_engine(method, options):
     assert result.extras["runs"]["scratchnet"]["iterations"] == result.steps_completed - 1
 
 
-def test_report_shows_the_race_and_the_runs(tmp_path):
+def test_report_shows_the_race_and_the_runs(lm_anchored, tmp_path):
     from comparisons.report import write_report
 
-    result = comparisons.run("sin-lm-trainlm", mode="anchored")
-    write_report(result, tmp_path, formats=("html", "md", "json", "csv"))
+    write_report(lm_anchored, tmp_path, formats=("html", "md", "json", "csv"))
     page = (tmp_path / "report.html").read_text()
     assert "Optimizer runs" in page and "gradient descent lr=0.2 (scratchnet)" in page and "least_squares" in page
     assert "Race to mse" in (tmp_path / "report.md").read_text()
