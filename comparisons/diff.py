@@ -81,6 +81,10 @@ class DiffBatch:
     def __len__(self) -> int:
         return len(self.max_abs)
 
+    def rows(self, rows: slice) -> "DiffBatch":
+        """The batch of the pairs in `rows` (views)."""
+        return DiffBatch(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
     def row(self, i: int) -> TensorDiff:
         return TensorDiff(float(self.max_abs[i]), float(self.max_rel[i]), float(self.cosine[i]), float(self.scale[i]),
                           int(self.index[i]), float(self.value[i]), float(self.reference_value[i]),
@@ -116,73 +120,106 @@ def _structural(finding: str, reference, tolerance: Tolerance) -> TensorDiff:
     return TensorDiff(np.nan, np.nan, np.nan, np.nan, 0, np.nan, np.nan, tolerance.atol, False, size, size, finding)
 
 
-_CONCATENATE_BELOW = 65536  # total elements below which one concatenated pass beats per-tensor calls
+_CONCATENATE_BELOW = 65536  # without numba: total elements below which one concatenated pass beats per-tensor calls
 
 
 def compare_many(checked: Sequence[np.ndarray], reference: Sequence[np.ndarray], tolerance: Tolerance,
                  check_dtype: bool = True) -> DiffBatch:
-    """`compare` for a list of tensor pairs in a few vectorized passes over their concatenation
-    (segment reductions), so that many small tensors cost little more than one large one.
-    Pairs holding NaN/Inf, empty ones, and pairs whose shape or dtype differ take `compare`'s
-    per-tensor path (the latter become findings)."""
+    """`compare` for a list of tensor pairs, with the same statistics, in few calls: the fused
+    pass over every pair (`comparisons._fused.many`), or without numba NumPy segment reductions
+    over the concatenation of small pairs. Pairs whose shape or dtype differ (findings), empty
+    pairs and pairs holding NaN/Inf take `compare`'s per-tensor path."""
     if len(checked) != len(reference):
         raise ValueError(f"compare_many needs as many checked tensors as references, got {len(checked)} and {len(reference)}")
-    sizes = np.array([np.size(r) for r in reference], dtype=np.int64)
-    structural = any(check_structure(left, right, check_dtype) for left, right in zip(checked, reference))
-    if structural or not len(sizes) or not sizes.all() or sizes.sum() > _CONCATENATE_BELOW:
-        # large tensors: one lean pass set each (concatenating would only add two copies)
-        rows = [compare(left, right, tolerance, check_dtype) for left, right in zip(checked, reference)]
-        return _batch_from_rows(rows)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    a = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in checked])
-    b = np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in reference])
+    plain, sizes = [], []
+    for i, (left, right) in enumerate(zip(checked, reference)):
+        size = right.size if isinstance(right, (np.ndarray, np.generic)) else np.size(right)
+        if size and not _structure(left, right, check_dtype):
+            plain.append(i)
+            sizes.append(size)
+    lefts = [checked[i] for i in plain]
+    rights = [reference[i] for i in plain]
+    floor = _floor(tolerance)
     if _fused.AVAILABLE:
-        max_abs, index, scale, dot, aa, bb, finite = _fused.segments(a, b, starts, sizes)
-        finite &= np.isfinite(max_abs)
+        statistics = _fused.many(lefts, rights, sizes, floor, tolerance.atol, tolerance.rtol)
+    elif sum(sizes) < _CONCATENATE_BELOW:
+        statistics = _reduceat_statistics(lefts, rights, floor, tolerance)
+    else:  # large tensors without numba: one lean pass set each (concatenating would only add two copies)
+        plain, lefts, rights, statistics = [], [], [], None
+    if plain and len(plain) == len(reference):
+        batch = _batch_from_statistics(lefts, rights, statistics)
     else:
-        with np.errstate(invalid="ignore", over="ignore"):
-            error = np.abs(a - b)
-            max_abs = np.maximum.reduceat(error, starts)
-            finite = np.isfinite(max_abs)
-            scale = np.maximum.reduceat(np.abs(b), starts)
-            dot, aa, bb = (np.add.reduceat(x * y, starts) for x, y in ((a, b), (a, a), (b, b)))
-        index = np.array([int(np.argmax(error[start:start + size])) for start, size in zip(starts, sizes)])
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        norm_a, norm_b = np.sqrt(aa), np.sqrt(bb)
-        norms = norm_a * norm_b
-        cosine = np.where(norms > 0, np.clip(dot / np.where(norms > 0, norms, 1.0), -1.0, 1.0), 0.0)
-    cosine[(norm_a == 0) & (norm_b == 0)] = 1.0  # as `compare`: two zero tensors agree
-    value, reference_value = a[starts + index], b[starts + index]
-    finite &= np.isfinite(value)
-    floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
-    max_rel = max_abs / np.maximum(np.maximum(scale, floor), np.finfo(np.float64).tiny)
-    allowed = tolerance.atol + tolerance.rtol * scale
-    passed = max_abs <= allowed
-    mismatched = np.zeros(len(sizes), dtype=np.int64)
-    for i in np.flatnonzero(~passed):
-        segment = slice(starts[i], starts[i] + sizes[i])
-        mismatched[i] = _mismatched(a[segment], b[segment], allowed[i])
-    batch = DiffBatch(max_abs, max_rel, cosine, scale, index, value, reference_value, allowed, passed,
-                      mismatched, sizes, np.full(len(sizes), "", dtype=object))
-    for i in np.flatnonzero(~finite | ~np.isfinite(norms)):
+        batch = _empty_batch(len(reference))
+        if plain:
+            _fill(batch, np.array(plain), _batch_from_statistics(lefts, rights, statistics))
+    redo = np.isnan(batch.max_abs)  # NaN/Inf, or a cosine that needs the tensors
+    if len(plain) < len(reference):
+        redo[np.setdiff1d(np.arange(len(reference)), plain)] = True
+    for i in np.flatnonzero(redo).tolist():
         row = compare(checked[i], reference[i], tolerance, check_dtype)
         for name in DiffBatch.__dataclass_fields__:
             getattr(batch, name)[i] = getattr(row, name)
     return batch
 
 
+def _floor(tolerance: Tolerance) -> float:
+    """The reference magnitude below which atol dominates: max_rel's floor."""
+    return tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
+
+
+def _structure(checked, reference, check_dtype: bool) -> str:
+    """`check_structure`, answered at once for the common case of two real arrays alike."""
+    if (type(checked) is np.ndarray and type(reference) is np.ndarray and checked.shape == reference.shape
+            and checked.dtype == reference.dtype and checked.dtype.kind == "f"):
+        return ""
+    return check_structure(checked, reference, check_dtype)
+
+
+def _reduceat_statistics(lefts: list, rights: list, floor: float, tolerance: Tolerance) -> _fused.Statistics:
+    """The fused pass's statistics by NumPy segment reductions over the concatenation (no numba)."""
+    sizes = np.array([np.size(v) for v in rights], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    a = np.concatenate([np.ravel(v) for v in lefts], dtype=np.float64)
+    b = np.concatenate([np.ravel(v) for v in rights], dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(a - b)
+        max_abs = np.maximum.reduceat(error, starts)
+        scale = np.maximum.reduceat(np.abs(b), starts)
+        dot, aa, bb = (np.add.reduceat(x * y, starts) for x, y in ((a, b), (a, a), (b, b)))
+        index = np.array([int(np.argmax(error[start:start + size])) for start, size in zip(starts, sizes)])
+        value, reference_value = a[starts + index], b[starts + index]
+        max_abs, max_rel, cosine, allowed, passed = _fused._judge(max_abs, value, scale, dot, aa, bb, floor,
+                                                                  tolerance.atol, tolerance.rtol)
+    return _fused.Statistics(max_abs, max_rel, cosine, scale, index, value, reference_value, allowed, passed, sizes)
+
+
+def _batch_from_statistics(lefts, rights, statistics: _fused.Statistics) -> DiffBatch:
+    """The rows of the pairs whose statistics are finite (the others have max_abs NaN, for
+    `compare` to redo), with the mismatched count of those that fail."""
+    mismatched = np.zeros(len(rights), dtype=np.int64)
+    if not statistics.passed.all():
+        for k in np.flatnonzero(~statistics.passed & ~np.isnan(statistics.max_abs)).tolist():
+            mismatched[k] = _mismatched(_fused.vector(lefts[k]), _fused.vector(rights[k]), statistics.allowed[k])
+    return DiffBatch(statistics.max_abs, statistics.max_rel, statistics.cosine, statistics.scale, statistics.index,
+                     statistics.value, statistics.reference_value, statistics.allowed, statistics.passed, mismatched,
+                     statistics.size, np.full(len(rights), "", dtype=object))
+
+
+def _empty_batch(count: int) -> DiffBatch:
+    return DiffBatch(*(np.empty(count) for _ in range(4)), np.zeros(count, dtype=np.int64), np.empty(count),
+                     np.empty(count), np.empty(count), np.zeros(count, dtype=bool), np.zeros(count, dtype=np.int64),
+                     np.zeros(count, dtype=np.int64), np.full(count, "", dtype=object))
+
+
+def _fill(batch: DiffBatch, rows: np.ndarray, part: DiffBatch) -> None:
+    for name in DiffBatch.__dataclass_fields__:
+        getattr(batch, name)[rows] = getattr(part, name)
+
+
 def _mismatched(a: np.ndarray, b: np.ndarray, allowed: float) -> int:
     """Elements with |a - b| > allowed (a NaN difference counts), for a tensor that failed."""
     with np.errstate(invalid="ignore", over="ignore"):
         return int(np.count_nonzero(~(np.abs(a - b) <= allowed)))
-
-
-def _batch_from_rows(rows: list[TensorDiff]) -> DiffBatch:
-    columns = {name: np.array([getattr(row, name) for row in rows]) for name in DiffBatch.__dataclass_fields__}
-    for name, dtype in (("index", np.int64), ("mismatched", np.int64), ("size", np.int64), ("passed", bool)):
-        columns[name] = columns[name].astype(dtype) if rows else np.zeros(0, dtype=dtype)
-    columns["finding"] = np.array([row.finding for row in rows], dtype=object)
-    return DiffBatch(**columns)
 
 
 def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance, check_dtype: bool = True) -> TensorDiff:
@@ -213,16 +250,10 @@ def compare(checked: np.ndarray, reference: np.ndarray, tolerance: Tolerance, ch
                 dot, norm_a, norm_b = float(a @ b), float(np.sqrt(a @ a)), float(np.sqrt(b @ b))
             else:
                 index, max_abs, scale, dot, norm_a, norm_b = _nonfinite_statistics(a, b, error)
-    floor = tolerance.atol / tolerance.rtol if tolerance.rtol > 0 else 0.0
-    max_rel = max_abs / max(scale, floor, np.finfo(np.float64).tiny)
-    if norm_a == 0 and norm_b == 0:
-        cosine = 1.0
-    elif norm_a == 0 or norm_b == 0 or not np.isfinite(norm_a * norm_b):
-        cosine = 0.0 if norm_a == 0 or norm_b == 0 else float(np.dot(a / norm_a, b / norm_b))
-    else:
-        cosine = min(1.0, max(-1.0, dot / (norm_a * norm_b)))
-    allowed = tolerance.allowed(scale)
-    passed = max_abs <= allowed
+    max_rel, cosine, allowed, passed = _fused.row_statistics(float(max_abs), float(scale), float(dot), float(norm_a),
+                                                             float(norm_b), _floor(tolerance), tolerance.atol, tolerance.rtol)
+    if np.isnan(cosine):  # the norms' product overflows (or underflows): normalise first
+        cosine = float(np.dot(a / norm_a, b / norm_b))
     if passed:
         mismatched = 0
     elif error is not None:
@@ -270,6 +301,7 @@ class DiffTable:
         self._integer = {name: np.empty(capacity, dtype=np.int64) for name in self.INTEGER}
         self._codes = {name: np.empty(capacity, dtype=np.int32) for name in self.CODED}
         self._vocab: dict[str, dict[str, int]] = {name: {} for name in self.CODED}
+        self._encoded: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -300,9 +332,16 @@ class DiffTable:
         for name, value in (("backend", backend), ("reference", reference), ("kind", kind)):
             self._codes[name][rows] = self._vocab[name].setdefault(value, len(self._vocab[name]))
         for name, values in (("quantity", quantities), ("param", params), ("expected", expected), ("finding", batch.finding)):
-            vocab = self._vocab[name]
-            self._codes[name][rows] = [vocab.setdefault(v, len(vocab)) for v in values]
+            self._codes[name][rows] = self._encode(name, tuple(values))
         self._size += n
+
+    def _encode(self, name: str, values: tuple[str, ...]) -> np.ndarray:
+        """The codes of `values` in column `name` (the same sequences come back every step)."""
+        codes = self._encoded.get((name, values))
+        if codes is None:
+            vocab = self._vocab[name]
+            codes = self._encoded[name, values] = np.array([vocab.setdefault(v, len(vocab)) for v in values], dtype=np.int32)
+        return codes
 
     def to_frame(self) -> pd.DataFrame:
         """The rows as a DataFrame with the columns `COLUMNS`, in that order."""

@@ -22,12 +22,16 @@ runner alone owns what is common to all of them:
 * **non-finite detection**: a lane whose loss, gradients or weights become NaN/Inf is recorded
   (first non-finite step) and retired;
 * **diffing**: a step is diffed as soon as every live lane has pushed it (`comparisons.diff`,
-  one tolerance policy), then its records are dropped;
+  one tolerance policy, one call for every pairing), then its records are dropped. Records may
+  hold views of the backends' live tensors (`reference.protocol`): a step is always diffed
+  before any lane takes the next one (a lane retired mid-step completes the step at once), and
+  records kept longer (the race's) are copies;
 * **interruption**: Ctrl-C ends the run early with every step completed so far and
   ``interrupted=True`` (the report says INCOMPLETE, the CLI exits 130).
 """
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from typing import Any, Callable
@@ -224,6 +228,7 @@ class _Run:
             if self.alive(name):
                 self.failures[name] = BackendFailure(name, self._next_step, describe_error(error), traceback.format_exc())
                 self._retire(name)
+                self._flush()  # the others' records of this step may be views their next step changes
             return False, None
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
@@ -254,7 +259,7 @@ class _Run:
         self._pending.setdefault(step, {})[name] = record
         self.losses.setdefault(name, {})[step] = np.nan if record.loss is None else float(record.loss)
         if name in self.keep_records:
-            self.records.setdefault(name, []).append(record)
+            self.records.setdefault(name, []).append(record.copy())
         if not finite:
             self.nonfinite[name] = step
             self._retire(name)
@@ -348,12 +353,18 @@ class _Run:
         return [name for name in dict.fromkeys([*self.scenario.backends, *self.seconds]) if name != "lockstep_loop"]
 
     def _diff(self, step: int, records: dict[str, StepRecord]) -> None:
+        """Diff every pairing of the step's records (one `compare_many` call for all of them),
+        gap rows first: a cross row is expected where the gap at its key exceeds the tolerance."""
+        pairings = [(pair, _quantities(records[pair[0]], records[pair[1]]))
+                    for pair in sorted(self.pairs, key=lambda p: p[2] != "gap")  # measure gaps first
+                    if pair[0] in records and pair[1] in records]
+        everything = compare_many([left for _, part in pairings for left in part[2]],
+                                  [right for _, part in pairings for right in part[3]], self.tolerance)
         gaps: dict[str, dict[tuple[str, str], bool]] = {}  # convention twin -> (quantity, param) -> gap beyond tolerance
-        for checked, against, kind in sorted(self.pairs, key=lambda p: p[2] != "gap"):  # measure gaps first
-            if checked not in records or against not in records:
-                continue
-            quantities, names, lefts, rights = _quantities(records[checked], records[against])
-            batch = compare_many(lefts, rights, self.tolerance)  # one vectorized pass per pairing
+        offset = 0
+        for (checked, against, kind), (quantities, names, lefts, rights) in pairings:
+            batch = everything.rows(slice(offset, offset + len(names)))
+            offset += len(names)
             keys = list(zip(quantities, names))
             if kind == "gap":
                 gaps[checked] = dict(zip(keys, ~batch.passed))
@@ -435,11 +446,14 @@ def _quantities(a: StepRecord, b: StepRecord):
 
 
 def _finite(record: StepRecord) -> bool:
-    """No NaN/Inf in the loss, gradients or weights. A finite sum proves every entry finite
-    (one reduction, no temporary); only a non-finite sum needs the elementwise check, since a
-    sum of large finite entries can overflow."""
-    if record.loss is not None and not np.isfinite(float(record.loss)):
+    """No NaN/Inf in the loss, gradients or weights. A finite total of the tensors' sums proves
+    every entry finite (one reduction per tensor, no temporary: a NaN or infinite entry makes
+    its tensor's sum, and so the total, NaN or infinite); only a non-finite total needs the
+    elementwise check, since a sum of large finite entries can overflow."""
+    if record.loss is not None and not math.isfinite(float(record.loss)):
         return False
+    tensors = [*record.grads.values(), *record.params.values()]
     with np.errstate(over="ignore", invalid="ignore"):
-        return all(np.isfinite(np.sum(v)) or np.all(np.isfinite(v)) for group in (record.grads, record.params)
-                   for v in group.values())
+        if math.isfinite(sum(float(np.add.reduce(v, axis=None)) for v in tensors)):
+            return True
+        return all(np.all(np.isfinite(v)) for v in tensors)

@@ -4,6 +4,10 @@ A backend is built from a `Problem` (network spec, initial canonical parameters,
 dtype), then driven one step at a time by the runner. Conversions between the framework's
 layout and the canonical one (`{"dense_0.W": (fan_in, fan_out), "dense_0.b": (fan_out,)}`)
 happen inside the backend, nowhere else.
+
+A record's arrays may be read-only views of the backend's live tensors (`readonly`), valid
+until the backend's next call: the runner diffs every step before any lane takes the next one,
+and whatever keeps a record longer keeps `StepRecord.copy()`.
 """
 from __future__ import annotations
 
@@ -77,6 +81,21 @@ class StepRecord:
     state: Params = field(default_factory=dict)
     extras: StepExtras = field(default_factory=StepExtras)
 
+    def copy(self) -> "StepRecord":
+        """The record with its own copies of every array (a backend's record may hold views of
+        tensors its next step changes)."""
+        def own(group: Params) -> Params:
+            return {name: np.array(value, copy=True) for name, value in group.items()}
+        return StepRecord(self.step, self.loss, own(self.grads), own(self.params), own(self.state), self.extras)
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """A read-only view of `array`: a backend hands out its live tensors this way, so that no
+    consumer of a record can change the backend's state by writing into it."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
 
 @runtime_checkable
 class Backend(Protocol):
@@ -86,7 +105,8 @@ class Backend(Protocol):
     convention: str
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
-        """One optimizer step on the batch (X (batch, in), y (batch, out))."""
+        """One optimizer step on the batch (X (batch, in), y (batch, out)). The record's arrays
+        may be views of live tensors (read-only, `readonly`), valid until the next call."""
 
     def get_params(self) -> Params:
         """Current parameters, canonical layout, copies; then the layer state (batch-norm

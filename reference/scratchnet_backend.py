@@ -12,7 +12,7 @@ from typing import Mapping
 import numpy as np
 
 import scratchnet as sn
-from reference.protocol import Params, Problem, StepRecord
+from reference.protocol import Params, Problem, StepRecord, readonly
 
 
 def build_network(problem: Problem) -> sn.Network:
@@ -28,15 +28,16 @@ class ScratchnetBackend:
         self.optimizer = sn.optim.get(problem.optimizer.name, convention=convention, **problem.optimizer.options)
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
+        """One step; the record's weights and state are read-only views of the live arrays."""
         loss, grads = self.net.loss_and_grads_checked(X, y, self.net.params, update_state=True)
         self.optimizer.step(self.net.params, grads)
         state = {
-            f"{name}/{slot}": value.copy()
+            f"{name}/{slot}": readonly(value)
             for name, slots in self.optimizer.state.items()
             for slot, value in slots.items()
         }
-        state.update((name, value.copy()) for name, value in self.net.state.items())
-        params = {name: value.copy() for name, value in self.net.params.items()}
+        state.update((name, readonly(value)) for name, value in self.net.state.items())
+        params = {name: readonly(value) for name, value in self.net.params.items()}
         return StepRecord(self.optimizer.iterations, loss, grads, params, state)
 
     def get_params(self) -> Params:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from reference.protocol import MissingFramework, Params, Problem, StepRecord
+from reference.protocol import MissingFramework, Params, Problem, StepRecord, readonly
 
 
 def import_torch():
@@ -79,6 +79,12 @@ def activation_module(spec, torch):
 
 def _transpose(array):
     return array.T
+
+
+def _numpy(value: np.ndarray, copy: bool) -> np.ndarray:
+    """A tensor's NumPy values (`tensor.numpy()`, shared memory, perhaps converted), C-ordered:
+    a copy, or a read-only array that may share the tensor's memory."""
+    return np.array(value, order="C", copy=True) if copy else readonly(np.ascontiguousarray(value))
 
 
 @dataclass(frozen=True)
@@ -266,9 +272,10 @@ class TorchNetwork:
                 if name in params:
                     buffer.copy_(torch.from_numpy(np.ascontiguousarray(params[name], dtype=self.numpy_dtype)))
 
-    def export_state(self) -> Params:
-        """The layer state (running statistics) under canonical names, copies."""
-        return {name: buffer.detach().cpu().numpy().copy() for name, buffer in zip(self.state_names, self.buffers)}
+    def export_state(self, copy: bool = True) -> Params:
+        """The layer state (running statistics) under canonical names: copies, or read-only views
+        of the live buffers (`copy=False`)."""
+        return {name: _numpy(buffer.detach().cpu().numpy(), copy) for name, buffer in zip(self.state_names, self.buffers)}
 
     def train(self, mode: bool = True) -> "TorchNetwork":
         """Training (True) or eval (False) mode of every module and of the scratchnet layers that
@@ -278,16 +285,20 @@ class TorchNetwork:
             module.train(mode)
         return self
 
-    def canonical(self, position: int, tensor) -> np.ndarray:
-        """A C-ordered NumPy copy of a tensor shaped like parameter `position` (its value, its
-        gradient or an optimizer slot), in the canonical layout."""
+    def canonical(self, position: int, tensor, copy: bool = True) -> np.ndarray:
+        """A tensor shaped like parameter `position` (its value, its gradient or an optimizer
+        slot) in the canonical layout, C-ordered: a copy, or (`copy=False`) read-only, a view of
+        the tensor where the layouts agree (a transposed slot, dense W = weight.T, is copied)."""
         value = tensor.detach().cpu().numpy()
         convert = self._to_canonical[position]
-        return np.array(value if convert is None else convert(value), order="C", copy=True)
+        return _numpy(value if convert is None else convert(value), copy)
 
-    def export(self, tensors=None) -> Params:
+    def export(self, tensors=None, copy: bool = True) -> Params:
+        """Canonical parameters (or `tensors` shaped like them, in parameter order): copies, or
+        read-only views where the layouts agree (`copy=False`)."""
         tensors = self.parameters if tensors is None else tensors
-        return {name: self.canonical(position, tensor) for position, (name, tensor) in enumerate(zip(self.names, tensors))}
+        return {name: self.canonical(position, tensor, copy)
+                for position, (name, tensor) in enumerate(zip(self.names, tensors))}
 
     def logits(self, X):
         current = X
@@ -371,20 +382,25 @@ class TorchBackend:
         return self.torch.from_numpy(np.ascontiguousarray(array, dtype=self.network.spec["dtype"]))
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
+        """One step. The record holds read-only views of the tensors wherever the canonical
+        layout is torch's: the gradients (fresh tensors every step: `zero_grad(set_to_none=True)`,
+        and no optimizer writes into them), and the weights and optimizer and layer state, which
+        the next step updates in place (the runner diffs a step before any lane takes the next)."""
+        network = self.network
         self.optimizer.zero_grad(set_to_none=True)
-        self.network.step = self.steps_taken
-        loss = self.network.loss(self._tensor(X), self._tensor(y))
+        network.step = self.steps_taken
+        loss = network.loss(self._tensor(X), self._tensor(y))
         loss.backward()
-        grads = self.network.export([p.grad for p in self.network.parameters])
+        grads = network.export([p.grad for p in network.parameters], copy=False)
         self.optimizer.step()
         state = {}
-        for position, (name, parameter) in enumerate(zip(self.network.names, self.network.parameters)):
+        for position, (name, parameter) in enumerate(zip(network.names, network.parameters)):
             for slot, value in self.optimizer.state.get(parameter, {}).items():
                 if slot != "step" and hasattr(value, "numpy"):
-                    state[f"{name}/{slot}"] = self.network.canonical(position, value)
-        state.update(self.network.export_state())
+                    state[f"{name}/{slot}"] = network.canonical(position, value, copy=False)
+        state.update(network.export_state(copy=False))
         self.steps_taken += 1
-        return StepRecord(self.steps_taken, float(loss.detach()), grads, self.network.export(), state)
+        return StepRecord(self.steps_taken, float(loss.detach()), grads, network.export(copy=False), state)
 
     def get_params(self) -> Params:
         """Parameters, then layer state (running statistics), canonical names, copies."""

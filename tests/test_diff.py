@@ -92,3 +92,57 @@ def test_shape_and_dtype_are_findings_not_exceptions():
     batch = diff.compare_many([np.zeros(2), None], [np.zeros(2), np.zeros(4)], TOL)
     assert list(batch.passed) == [True, False] and batch.finding[1] == "missing from the backend's record"
     assert batch.mismatched[1] == batch.size[1] == 4
+
+
+def _plain_loop(a, b):
+    """The fused pass's definition as a plain Python loop: largest |a - b| and its first index,
+    max |b|, and a·b, a·a, b·b as four interleaved partial sums combined (s0 + s1) + (s2 + s3)."""
+    max_abs, index, scale = -1.0, 0, 0.0
+    sums = [[0.0] * 4 for _ in range(3)]
+    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
+        if abs(x - y) > max_abs:
+            max_abs, index = abs(x - y), i
+        scale = max(scale, abs(y))
+        for total, value in zip(sums, (x * y, x * x, y * y)):
+            total[i % 4] += value
+    return (max_abs, index, scale, *((s[0] + s[1]) + (s[2] + s[3]) for s in sums))
+
+
+@pytest.mark.skipif(not _fused.AVAILABLE, reason="numba is not installed (the 'fast' extra)")
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 255, 256, 257, 1023, 1027, 4099])
+def test_the_vectorized_pass_is_the_plain_loop_bit_for_bit(size):
+    """Lanes, blocks and the block search of the compiled pass (SLP-vectorized) change no bit:
+    sums in the same order, and the first index of a maximum repeated across lanes and blocks."""
+    rng = np.random.default_rng(size)
+    a = rng.standard_normal(size)
+    b = a + rng.standard_normal(size) * 1e-9
+    assert _fused.pair(a, b)[:6] == _plain_loop(a, b) and _fused.pair(a, b)[6]
+    whole = np.round(a * 100)
+    tied = whole.copy()
+    tied[[k for k in (size - 1, size // 2, 3, 300, 301) if k < size]] += 3.0  # the same error, several times
+    assert _fused.pair(tied, whole)[:6] == _plain_loop(tied, whole)
+    assert _fused.pair(tied, whole)[1] == int(np.argmax(np.abs(tied - whole)))
+
+
+def test_compare_many_takes_views_and_any_layout_as_compare_does(engine):
+    """Read-only views (records hold them), transposed arrays, scalars, pairs large enough to be
+    read in place and small ones concatenated, findings and NaN in one batch: each row is `compare`'s."""
+    rng = np.random.default_rng(1)
+    large = rng.standard_normal((100, 60))
+    readonly = large.view()
+    readonly.flags.writeable = False
+    with_nan = rng.standard_normal(7)
+    with_nan[3] = np.nan
+    lefts = [readonly + 1e-13, readonly.T.copy().T, np.float64(2.0), rng.standard_normal(5), np.zeros(3, np.float32),
+             with_nan]
+    rights = [readonly, large, np.float64(2.0 + 1e-15), rng.standard_normal(5), np.zeros(3), rng.standard_normal(7)]
+    batch = diff.compare_many(lefts, rights, TOL)
+    for i, (a, b) in enumerate(zip(lefts, rights)):
+        row, single = batch.row(i), diff.compare(a, b, TOL)
+        for name in EXACT:
+            assert getattr(row, name) == getattr(single, name) or (
+                np.isnan(getattr(row, name)) and np.isnan(getattr(single, name))), (i, name)
+        assert row.cosine == pytest.approx(single.cosine, abs=1e-15, nan_ok=True)  # bit-equal with numba
+        if engine == "fused":
+            assert row.cosine == single.cosine or np.isnan(row.cosine) and np.isnan(single.cosine)
+    assert batch.passed.tolist() == [True, True, True, False, False, False] and batch.finding[4].startswith("dtype")
