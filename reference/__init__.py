@@ -2,12 +2,15 @@
 
 Frameworks are imported lazily, inside their own module only. `create(name, problem)` builds a
 registered backend by name; a missing framework raises `MissingFramework` naming the extra to
-install. `register(BackendInfo(...))` adds a backend (see `reference.registry`).
+install. `register(BackendInfo(...))` adds a backend (see `reference.registry`). ``torch_cuda`` and
+``jax_cuda`` are the GPU lanes (TF32 off, float64 kept): where no CUDA device exists, building one
+fails with the reason and the other lanes of the run go on.
 """
 from __future__ import annotations
 
 from reference.protocol import Backend, MissingFramework, OptimizerSpec, Problem, StepRecord
 from reference.registry import BackendInfo, create, get, names, register, twin_name, unregister, with_jacobian
+from reference.torch_backend import CUDA_SETTINGS  # imports no torch (torch is imported when a backend is built)
 
 
 def _jax_settings(jit: bool) -> dict:
@@ -32,6 +35,13 @@ register(BackendInfo(
     jacobian="reference.torch_jacobian:jacobian_provider",
 ))
 register(BackendInfo(
+    "torch_cuda", convention="torch", factory="reference.torch_backend:TorchCudaBackend",
+    packages=("torch",),
+    settings={"torch_optimizer_path": "single-tensor (foreach=False)", "torch_dtype": "problem dtype (float64 exact)",
+              **CUDA_SETTINGS},
+    description="the torch backend on an NVIDIA GPU (CUDA), TF32 off: a further reference where a GPU exists",
+))
+register(BackendInfo(
     "keras", convention="keras", factory="reference.keras_backend:KerasBackend",
     packages=("tensorflow-cpu", "tensorflow", "keras"),
     settings={"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0", "tf_op_determinism": True,
@@ -52,6 +62,10 @@ register(BackendInfo(
     description="the jax backend with jit off (op by op, jax.disable_jit): jit may reorder and fuse operations",
     jacobian="reference.jax_backend:jacobian_provider_nojit",
 ))
+
+from reference.jax_backend import cuda_backend_info as _jax_cuda  # noqa: E402 (imports no JAX)
+
+register(_jax_cuda("jax_cuda"))  # JAX on the GPU; a run without one says so for that lane only
 
 __all__ = ["Backend", "BackendInfo", "MissingFramework", "OptimizerSpec", "Problem", "StepRecord",
            "create", "get", "names", "register", "twin_name", "unregister", "with_jacobian"]

@@ -15,7 +15,9 @@ functions with the matching reduction: `mse_loss`, `binary_cross_entropy_with_lo
 output), `cross_entropy` with probability targets (softmax output; its 'mean' is the batch
 mean). L2 is added to the loss as `l2 * sum(W**2)` so it appears in `p.grad`, as in the
 canonical records. Gradients are captured after `backward()` and before `optimizer.step()`.
-Optimizers run the single-tensor path (`foreach=False`), the CPU default.
+Optimizers run the single-tensor path (`foreach=False`), the CPU default. `device="cuda"`
+(`TorchCudaBackend`, registered as ``torch_cuda``) runs the same on the GPU with TF32 off
+(`resolve_device`); records are copied to the host.
 """
 from __future__ import annotations
 
@@ -48,6 +50,39 @@ def import_torch():
         ) from error
     return torch
 
+
+#: devices the torch backend can run on
+DEVICES = ("cpu", "cuda")
+
+
+def resolve_device(torch, device: str):
+    """The torch device for `device` ("cpu" or "cuda"). For CUDA, float32 matrix products and
+    convolutions are kept in IEEE float32 (no TF32: ``fp32_precision = "ieee"`` for cuBLAS and
+    cuDNN, the API of torch >= 2.9; docs: notes/cuda.html, "TensorFloat-32 (TF32) on Ampere and
+    later devices"), reduced-precision reductions of half-precision products are off, and cuDNN
+    picks deterministic algorithms (no benchmarking); float64 is float64 on the GPU anyway. These
+    are process-wide torch settings, recorded in the environment (`CUDA_SETTINGS`). A ValueError
+    names what is missing when there is no CUDA device: nothing falls back to the CPU silently."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r} for the torch backend (valid: {', '.join(DEVICES)})")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise ValueError(f"the torch backend was asked for device 'cuda', but torch {torch.__version__} ({build}) sees "
+                             "no CUDA device; install a CUDA build of torch on a machine with an NVIDIA GPU, or use the "
+                             "CPU backend 'torch'")
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+        torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    return torch.device(device)
+
+
+#: what a CUDA lane sets (`resolve_device`), for the environment record
+CUDA_SETTINGS = {"device": "cuda", "cuda_matmul_fp32_precision": "ieee (no TF32)",
+                 "cudnn_conv_fp32_precision": "ieee (no TF32)", "reduced_precision_reductions": False,
+                 "cudnn_deterministic": True}
 
 _OPTIMIZER_OPTIONS = {  # scratchnet option -> torch keyword
     "sgd": {"lr": "lr", "momentum": "momentum", "dampening": "dampening", "nesterov": "nesterov", "weight_decay": "weight_decay"},
@@ -224,17 +259,18 @@ class TorchNetwork:
     masks the next pass uses; `state_names` / `buffers` are the layer state (batch-norm running
     statistics) under canonical names."""
 
-    def __init__(self, network: Mapping, torch):
+    def __init__(self, network: Mapping, torch, device: str = "cpu"):
         import scratchnet as sn
 
         self.torch = torch
+        self.device = resolve_device(torch, device)
         self.spec = network
         self.dtype = getattr(torch, network["dtype"])
         self.layers = sn.layers.layers_from_spec(network["layers"])
         self.input_shape = sn.layers.check_input_shape(network["input_shape"])
         shapes = sn.layers.input_shapes(self.layers, self.input_shape)
         self.entries = [layer_entry(layer) for layer in self.layers]
-        self.modules = [entry.module(layer, shape, torch, self.dtype)
+        self.modules = [entry.module(layer, shape, torch, self.dtype).to(self.device)
                         for entry, layer, shape in zip(self.entries, self.layers, shapes)]
         #: activation module of each layer (None: the layer has none)
         self.activations = [None if layer.activation is None else activation_module(layer.activation, torch)
@@ -305,7 +341,7 @@ class TorchNetwork:
         last = len(self.modules) - 1
         for index, (layer, module, activation) in enumerate(zip(self.layers, self.modules, self.activations)):
             for key, value in layer.draws(self.step, index, tuple(current.shape), self.numpy_dtype).items():
-                setattr(module, key, self.torch.from_numpy(value))
+                setattr(module, key, self.torch.from_numpy(value).to(self.device))
             current = module(current)
             if index < last and activation is not None:
                 current = activation(current)
@@ -354,9 +390,9 @@ class TorchBackend:
     name = "torch"
     convention = "torch"
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, device: str = "cpu"):
         torch = self.torch = import_torch()
-        self.network = TorchNetwork(problem.network, torch)
+        self.network = TorchNetwork(problem.network, torch, device)
         self.network.load(problem.initial_params)
         # Only the options the scenario sets are passed: the others take torch's own constructor
         # defaults (never scratchnet's, the code under test). A lone beta_1 or beta_2 is paired
@@ -379,7 +415,7 @@ class TorchBackend:
         self.steps_taken = 0
 
     def _tensor(self, array):
-        return self.torch.from_numpy(np.ascontiguousarray(array, dtype=self.network.spec["dtype"]))
+        return self.torch.from_numpy(np.ascontiguousarray(array, dtype=self.network.spec["dtype"])).to(self.network.device)
 
     def step(self, X: np.ndarray, y: np.ndarray) -> StepRecord:
         """One step. The record holds read-only views of the tensors wherever the canonical
@@ -422,6 +458,16 @@ class TorchBackend:
             return float(loss.detach()), self.network.export(grads)
         finally:
             self.network.load(saved)
+
+
+class TorchCudaBackend(TorchBackend):
+    """The torch backend on the GPU (registered as ``torch_cuda``): the same modules, optimizer
+    and records, the tensors on CUDA with TF32 off (`resolve_device`)."""
+
+    name = "torch_cuda"
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem, device="cuda")
 
 
 def reference_loss_and_grads(network: Mapping, params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
