@@ -67,6 +67,19 @@ def test_unfinished_and_python2_code_is_named_as_such():
     assert raised.findings["out"].kind == "raised" and "(Python 2 code: use range)" in raised.findings["out"].evidence
 
 
+def test_real_code_mistakes_get_specific_evidence():
+    """Seen in real cs231n solutions: dx sliced with pad:-pad (empty at pad 0), and a max-pool
+    backward that assigns instead of adding (right only where windows do not overlap)."""
+    sliced = check_layer("conv2d", c.conv_forward_naive, broken.conv_backward_pad_slice, {"stride": 1, "pad": 0})
+    assert "slice such as dxp[:, :, pad:-pad] is empty when pad = 0" in sliced.findings["dx"].evidence
+    assert check_layer("conv2d", c.conv_forward_naive, broken.conv_backward_pad_slice, {"stride": 1, "pad": 1}).ok
+    assigned = check_layer("max_pool2d", c.max_pool_forward_naive, broken.max_pool_backward_assigned,
+                           {"pool_height": 3, "pool_width": 3, "stride": 1})
+    assert "with = instead of +=" in assigned.findings["dx"].evidence
+    assert check_layer("max_pool2d", c.max_pool_forward_naive, broken.max_pool_backward_assigned,
+                       {"pool_height": 2, "pool_width": 2, "stride": 2}).ok
+
+
 def test_generic_style_with_keywords_and_no_cache():
     def forward(x, w, b, stride=1, pad=0):
         return c.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})[0]

@@ -46,6 +46,7 @@ upstream gradient, and compares every output with torch autograd in float64 (tol
 N, 1/N, 2, p, ...); ``transposed`` (axes permuted); ``flipped_kernel`` (convolution instead of
 cross-correlation); ``argmax_routing`` (a pooling gradient sent to every window element instead of
 the argmax); ``missing_batchnorm_terms`` (the backward without the mean or variance terms);
+``overwrites_overlap`` (a max-pool gradient assigned with ``=`` where overlapping windows must add);
 ``mask_not_reused`` (dropout's backward draws a new mask); ``zero`` (all zeros: not written yet?);
 ``shape_mismatch``; ``not_finite``; ``raised`` (the user's function raised, with a porting hint
 for Python 2 / NumPy 1 code: xrange, integer ``/``, ``np.lib.pad``, ``int()`` of an array);
@@ -69,7 +70,8 @@ from comparisons.doctor.result import _plain
 from comparisons.tolerances import Tolerance, doctor_tolerance
 
 #: kinds of a layer finding, most specific first
-LAYER_KINDS = ("ok", "flipped_kernel", "argmax_routing", "missing_batchnorm_terms", "mask_not_reused", "sign_flipped",
+LAYER_KINDS = ("ok", "flipped_kernel", "argmax_routing", "overwrites_overlap", "missing_batchnorm_terms", "mask_not_reused",
+               "sign_flipped",
                "scaled", "transposed", "zero", "shape_mismatch", "not_finite", "raised", "wrong")
 STYLES = ("cs231n", "generic")
 
@@ -384,7 +386,10 @@ def judge_output(name, user, reference, variants: Mapping[str, list[Variant]], d
         if permuted is not None:
             return LayerFinding(name, "transposed", f"{name} has shape {value.shape}: it is the reference with its axes "
                                 f"permuted {permuted} (expected shape {reference.shape})", trial=described)
-        return LayerFinding(name, "shape_mismatch", f"{name} has shape {value.shape}, expected {reference.shape}", trial=described)
+        empty = (" (an axis of length 0: a slice such as dxp[:, :, pad:-pad] is empty when pad = 0; slice "
+                 "pad:pad + H)") if 0 in value.shape and 0 not in reference.shape else ""
+        return LayerFinding(name, "shape_mismatch", f"{name} has shape {value.shape}, expected {reference.shape}{empty}",
+                            trial=described)
     if not np.all(np.isfinite(value)):
         return LayerFinding(name, "not_finite", f"{name} holds NaN or Inf", trial=described)
     diff = compare(value, reference, tolerance, False)
@@ -565,14 +570,36 @@ def _pool_reference(torch, arrays, settings, user_out):
     graph = _Graph(torch, arrays, lambda x: F.max_pool2d(x, size, stride))
     spread = _Graph(torch, arrays, lambda x: F.avg_pool2d(x, size, stride))
     area = size[0] * size[1]
+    overwritten = (f"routes each window's gradient with = instead of +=: where windows overlap (stride {stride} < "
+                   f"pool {size[0]}x{size[1]}) a later window overwrites what an earlier one wrote; accumulate with +=")
     return {"out": graph.value(), "_graph": graph}, {
-        "dx": [("argmax_routing", _equals(lambda dout: area * spread.vjp(dout)["dx"],
+        "dx": [("overwrites_overlap", _equals(lambda dout: _pool_assigned(arrays["x"], dout, size, stride, True), overwritten)),
+               ("overwrites_overlap", _equals(lambda dout: _pool_assigned(arrays["x"], dout, size, stride, False),
+                                              overwritten)),
+               ("argmax_routing", _equals(lambda dout: area * spread.vjp(dout)["dx"],
                                           "sends each window's gradient to every element of the window; it belongs to the "
                                           "window's maximum (argmax) only")),
                ("argmax_routing", _equals(lambda dout: spread.vjp(dout)["dx"],
                                           "spreads each window's gradient evenly over the window (average pooling's "
                                           "backward); max pooling sends it to the maximum (argmax) only"))],
     }
+
+
+def _pool_assigned(x: np.ndarray, dout: np.ndarray, size: tuple[int, int], stride: int, whole_window: bool) -> np.ndarray:
+    """Max pooling's dx built window by window by assignment, as code with ``=`` for ``+=`` does:
+    each window writes its gradient at its first maximum (`whole_window`: the window's whole
+    region, zeros included, ``dx[window] = (window == max) * dout``) over what earlier windows wrote."""
+    dx = np.zeros_like(x)
+    (height, width), (rows, columns) = size, dout.shape[2:]
+    for i in range(rows):
+        for j in range(columns):
+            region = dx[:, :, i * stride:i * stride + height, j * stride:j * stride + width]
+            window = x[:, :, i * stride:i * stride + height, j * stride:j * stride + width].reshape(*x.shape[:2], -1)
+            mask = np.zeros_like(window)
+            np.put_along_axis(mask, window.argmax(axis=2)[..., None], 1.0, axis=2)
+            mask = mask.reshape(region.shape)
+            np.copyto(region, mask * dout[:, :, i, j][..., None, None], where=True if whole_window else mask > 0)
+    return dx
 
 
 def _batchnorm_reference(torch, arrays, settings, user_out):

@@ -16,6 +16,15 @@ def conv_backward_flipped(dout, cache):
     return dx, dw[:, :, ::-1, ::-1], db
 
 
+# conv: dx cut out of the padded gradient with pad:-pad, empty when pad = 0 (five real solutions)
+def conv_backward_pad_slice(dout, cache):
+    x, w, b, conv_param = cache
+    pad = conv_param["pad"]
+    dx, dw, db = c.conv_backward_naive(dout, cache)
+    dxp = np.pad(dx, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    return dxp[:, :, pad:-pad, pad:-pad], dw, db
+
+
 # conv: dw returned as (C, F, HH, WW)
 def conv_backward_dw_axes_swapped(dout, cache):
     dx, dw, db = c.conv_backward_naive(dout, cache)
@@ -48,6 +57,20 @@ def max_pool_backward_all(dout, cache):
     for i in range(dout.shape[2]):
         for j in range(dout.shape[3]):
             dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += dout[:, :, i, j][:, :, None, None]
+    return dx
+
+
+def max_pool_backward_assigned(dout, cache):
+    """dx[window] = (window == max) * dout: right for stride = pool size, wrong where windows
+    overlap (three real solutions)."""
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            mask = window == window.max(axis=(2, 3), keepdims=True)
+            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] = mask * dout[:, :, i, j][..., None, None]
     return dx
 
 
@@ -162,6 +185,10 @@ ZOO = [
      {"dx": "missing_batchnorm_terms"}),
     ("batchnorm-torch-momentum", "batchnorm", batchnorm_forward_torch_momentum, c.batchnorm_backward, {"mode": "train"},
      {"running_mean": "wrong", "running_var": "wrong"}),
+    ("conv-pad-slice", "conv2d", c.conv_forward_naive, conv_backward_pad_slice, {"stride": 1, "pad": 0},
+     {"dx": "shape_mismatch"}),
+    ("max-pool-assigned", "max_pool2d", c.max_pool_forward_naive, max_pool_backward_assigned,
+     {"pool_height": 3, "pool_width": 3, "stride": 1}, {"dx": "overwrites_overlap"}),
     ("dropout-new-mask", "dropout", c.dropout_forward, dropout_backward_new_mask, {"mode": "train"}, {"dx": "mask_not_reused"}),
     ("dropout-not-inverted", "dropout", dropout_forward_not_inverted, c.dropout_backward, {"mode": "train"},
      {"out": "scaled", "dx": "scaled"}),
