@@ -80,6 +80,16 @@ def test_real_code_mistakes_get_specific_evidence():
                        {"pool_height": 2, "pool_width": 2, "stride": 2}).ok
 
 
+def test_spatial_batchnorm_over_the_batch_alone_is_named_even_when_its_forward_raises():
+    result = check_layer("spatial_batchnorm", broken.spatial_batchnorm_forward_per_position,
+                         broken.spatial_batchnorm_backward_per_position, {"mode": "train"})
+    out = result.findings["out"]
+    assert out.kind == "wrong_axes" and "over the batch alone (axis 0)" in out.evidence
+    assert "your forward raised with running statistics of shape (4,) passed" in out.evidence
+    assert result.findings["dx"].kind == "wrong_axes" and result.findings["dbeta"].ok
+    assert result.findings["running_mean"].kind == "shape_mismatch"
+
+
 def test_generic_style_with_keywords_and_no_cache():
     def forward(x, w, b, stride=1, pad=0):
         return c.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})[0]

@@ -47,6 +47,8 @@ N, 1/N, 2, p, ...); ``transposed`` (axes permuted); ``flipped_kernel`` (convolut
 cross-correlation); ``argmax_routing`` (a pooling gradient sent to every window element instead of
 the argmax); ``missing_batchnorm_terms`` (the backward without the mean or variance terms);
 ``overwrites_overlap`` (a max-pool gradient assigned with ``=`` where overlapping windows must add);
+``wrong_axes`` (spatial batch norm over the batch alone, per position: a forward that raises with
+running statistics of shape (C,) is called again without them, as cs231n's notebook does);
 ``mask_not_reused`` (dropout's backward draws a new mask); ``zero`` (all zeros: not written yet?);
 ``shape_mismatch``; ``not_finite``; ``raised`` (the user's function raised, with a porting hint
 for Python 2 / NumPy 1 code: xrange, integer ``/``, ``np.lib.pad``, ``int()`` of an array);
@@ -70,8 +72,8 @@ from comparisons.doctor.result import _plain
 from comparisons.tolerances import Tolerance, doctor_tolerance
 
 #: kinds of a layer finding, most specific first
-LAYER_KINDS = ("ok", "flipped_kernel", "argmax_routing", "overwrites_overlap", "missing_batchnorm_terms", "mask_not_reused",
-               "sign_flipped",
+LAYER_KINDS = ("ok", "flipped_kernel", "argmax_routing", "overwrites_overlap", "missing_batchnorm_terms", "wrong_axes",
+               "mask_not_reused", "sign_flipped",
                "scaled", "transposed", "zero", "shape_mismatch", "not_finite", "raised", "wrong")
 STYLES = ("cs231n", "generic")
 
@@ -230,15 +232,34 @@ def _run_trial(layer, torch, call: _Call, forward, backward, arrays, settings, r
     described = {**{name: list(value.shape) for name, value in arrays.items()}, **_describe(settings)}
     user_settings = {key: (value.copy() if isinstance(value, np.ndarray) else value) for key, value in settings.items()}
     positional = [arrays[name].copy() for name in call.inputs]
-    try:
+
+    def run_forward(options):
         if call.options == "dict":
-            returned = forward(*positional, user_settings)
-        elif call.options == "keywords":
-            returned = forward(*positional, **user_settings)
-        else:
-            returned = forward(*positional)
+            return forward(*positional, options)
+        if call.options == "keywords":
+            return forward(*positional, **options)
+        return forward(*positional)
+
+    retried = None
+    try:
+        returned = run_forward(user_settings)
     except Exception:
-        return {"out": _raised("forward", described)}
+        first = _raised("forward", described)
+        if not (layer in ("batchnorm", "spatial_batchnorm") and settings["mode"] == "train"):
+            return {"out": first}
+        # cs231n's notebooks call batchnorm_forward without running statistics first (the code starts
+        # them at np.zeros): retry so, and check the running statistics it then keeps
+        user_settings = {key: value for key, value in user_settings.items() if key not in ("running_mean", "running_var")}
+        try:
+            positional = [arrays[name].copy() for name in call.inputs]
+            returned = run_forward(user_settings)
+        except Exception:
+            return {"out": first}
+        features = arrays["x"].shape[1]
+        settings = {**settings, "running_mean": np.zeros(features), "running_var": np.zeros(features)}
+        raised = first.evidence.removeprefix("your forward raised: ")
+        retried = (f"your forward raised with running statistics of shape ({features},) passed ({raised}); called "
+                   "without them, as cs231n's notebook first calls it, it ran")
     if call.loss:
         if not (isinstance(returned, tuple) and len(returned) == 2):
             return {"loss": LayerFinding("loss", "wrong", f"{layer} must return (loss, dx), got {type(returned).__name__}", trial=described)}
@@ -259,6 +280,8 @@ def _run_trial(layer, torch, call: _Call, forward, backward, arrays, settings, r
     reference.update(_gradients(reference, dout))
     context = _context(layer, arrays, settings)
     findings = {"out": judge_output("out", out, reference["out"], variants, described, context, dout)}
+    if retried:
+        notes = {**notes, "out": retried}
     for name, note in notes.items():
         findings[name].evidence = note if findings[name].ok else f"{findings[name].evidence}; {note}"
     for name, (kind, evidence) in problems.items():
@@ -621,6 +644,17 @@ def _batchnorm_reference(torch, arrays, settings, user_out):
     graph = _Graph(torch, arrays, normalise)
     reference = {"out": graph.value(), "_graph": graph}
     variants: dict[str, list] = {}
+    if train and x.ndim == 4:  # seen in real solutions: each (channel, position) normalised over the batch alone
+        def per_position(x, gamma, beta):
+            mean = x.mean(dim=0, keepdim=True)
+            return gamma.reshape(shape) * (x - mean) / torch.sqrt(((x - mean) ** 2).mean(dim=0, keepdim=True) + eps) \
+                + beta.reshape(shape)
+
+        positions = _Graph(torch, arrays, per_position)
+        text = ("normalises each (channel, position) over the batch alone (axis 0); spatial batch norm normalises each "
+                "channel over the batch and every position, axes (0, 2, 3): reshape x to (N*H*W, C) first")
+        variants["out"] = [("wrong_axes", _equals(positions.value(), text))]
+        variants["dx"] = [("wrong_axes", _equals(lambda dout: positions.vjp(dout)["dx"], text))]
     if train:
         mean, variance = x.mean(axis=axes), x.var(axis=axes)
         reference["running_mean"] = momentum * settings["running_mean"] + (1 - momentum) * mean
@@ -632,7 +666,7 @@ def _batchnorm_reference(torch, arrays, settings, user_out):
         def mean_of(values):
             return values.mean(axis=axes).reshape(shape)
 
-        variants["dx"] = [
+        variants["dx"] = variants.get("dx", []) + [
             ("missing_batchnorm_terms", _equals(lambda dout: gamma * inv_std * dout,
                                                 "is gamma * dout / sqrt(var + eps): the terms through the batch mean and "
                                                 "variance are missing (the eval-mode gradient); in training both depend on x")),

@@ -74,6 +74,25 @@ def max_pool_backward_assigned(dout, cache):
     return dx
 
 
+def spatial_batchnorm_forward_per_position(x, gamma, beta, bn_param):
+    """Normalises each (channel, position) over the batch alone, as two real solutions do; its
+    running statistics are (C, H, W), so running statistics of shape (C,) make it raise."""
+    eps, momentum = bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    bn_param["running_mean"] = momentum * bn_param.get("running_mean", np.zeros_like(mean)) + (1 - momentum) * mean
+    bn_param["running_var"] = momentum * bn_param.get("running_var", np.zeros_like(var)) + (1 - momentum) * var
+    xhat = (x - mean) / np.sqrt(var + eps)
+    return gamma[None, :, None, None] * xhat + beta[None, :, None, None], (xhat, var, eps, gamma)
+
+
+def spatial_batchnorm_backward_per_position(dout, cache):
+    xhat, var, eps, gamma = cache
+    n = dout.shape[0]
+    dxhat = dout * gamma[None, :, None, None]
+    dx = (dxhat * n - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)) / (n * np.sqrt(var + eps))
+    return dx, (dout * xhat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
 def max_pool_backward_average(dout, cache):
     x, pool_param = cache
     return max_pool_backward_all(dout, cache) / (pool_param["pool_height"] * pool_param["pool_width"])
