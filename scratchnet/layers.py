@@ -892,8 +892,8 @@ def dropout_mask(seed: int, step: int, layer_index: int, shape: Sequence[int], r
     network's dropout seed, the step (counted from 0 by each backend), the layer's position in the
     network and the input's canonical (batch, ...) shape, drawn by
     ``numpy.random.default_rng([seed, step, layer_index]).random(shape) >= rate``. Every backend
-    calls it with the same arguments, so every backend drops the same units (torch and Keras get
-    it injected, `reference.torch_backend` / `reference.keras_backend`)."""
+    calls it with the same arguments, so every backend drops the same units (torch, Keras and JAX
+    get it injected: `reference.torch_backend`, `reference.keras_backend`, `reference.jax_backend`)."""
     for name, value in (("seed", seed), ("step", step), ("layer_index", layer_index)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
