@@ -208,3 +208,19 @@ def test_mapping_mistakes_for_a_conv_network_are_named_and_lose_no_other_backend
     result = comparisons.run(_scenario(zoo.ZOO[0][1], "anchored", mapping={**TOML_MAPPING, "W1": {"kind": "weight", "layer": 0}}))
     assert 'a network of layers maps each array with kind = "param"' in result.failures["mine"].error
     assert set(result.diffs.backend) == {"scratchnet"} and result.diffs.passed.all()
+
+
+def test_update_only_conv_code_runs_in_lockstep_too():
+    """kind = "step": the user's own momentum SGD on the cs231n-style ConvNet, torch's form."""
+    pytest.importorskip("torch", reason="the reference is torch: pip install -e '.[torch]'")
+    velocity = {}
+
+    def train_step(params, X, y, lr):
+        _, grads = zoo.ZOO[0][1](params, X, y)
+        for name, grad in grads.items():
+            velocity[name] = 0.9 * velocity[name] + grad if name in velocity else grad.copy()
+            params[name] -= lr * velocity[name]
+
+    result = comparisons.run(_scenario(train_step, "free", kind="step", mapping=TOML_MAPPING))
+    assert result.passed, result.verdict()
+    assert set(result.diffs[result.diffs.backend == "mine"].quantity) >= {"param"}
