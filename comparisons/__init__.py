@@ -32,12 +32,15 @@ __all__ = ["Scenario", "SpecError", "run", "Comparison", "Divergence", "Toleranc
 
 
 def __getattr__(name: str):
-    if name == "catalog":
-        return import_module("comparisons.catalog")
     if name in _PUBLIC:
         value = getattr(import_module(_PUBLIC[name]), name)
         globals()[name] = value
         return value
+    try:  # a submodule reached as an attribute (comparisons.runner, comparisons.catalog, ...)
+        return import_module(f"comparisons.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"comparisons.{name}":
+            raise
     raise AttributeError(f"module 'comparisons' has no attribute {name!r}")
 
 

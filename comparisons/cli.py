@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -381,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             FileNotFoundError) as error:
         print(f"parity {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader closed the pipe (`parity run ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

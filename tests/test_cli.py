@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -68,6 +69,20 @@ def test_every_command_has_help_with_examples(command, capsys):
 def test_python_dash_m_comparisons_works():
     done = subprocess.run([sys.executable, "-m", "comparisons", "list"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "xor-sigmoid-sgd" in done.stdout
+
+
+def test_run_and_doctor_work_in_a_fresh_interpreter(tmp_path):
+    """In-process tests share modules another test imported; a user's `parity run` starts from
+    nothing (`import comparisons` is lazy: this caught `comparisons.runner` missing there)."""
+    run = subprocess.run([sys.executable, "-m", "comparisons", "run", "and-single-neuron", "--backends", "scratchnet",
+                          "--steps", "1", "--out", str(tmp_path / "run"), "--format", "json"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.startswith("PASS"), run.stderr
+    layers = Path(__file__).parent / "zoo_layers" / "correct.py"
+    doctor = subprocess.run([sys.executable, "-m", "comparisons", "doctor", f"{layers}:relu_forward", "--trials", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert doctor.returncode == 0 and "1 layer function pair(s) checked against torch autograd: 1 ok" in doctor.stdout, \
+        doctor.stderr
 
 
 def test_bad_usage_exits_2(capsys):
