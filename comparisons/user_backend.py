@@ -483,10 +483,7 @@ def _layer_layout(network: Mapping[str, Any], user: UserSpec):
     if mapping is not None and not all(isinstance(placement, Param) for placement in mapping.values()):
         raise ValueError(f"user.{user.name}.mapping: a network of layers maps each array with kind = \"param\" and the "
                          f"canonical parameter it holds, e.g. param = \"conv2d_0.K\" (parameters: {', '.join(net.params)})")
-    shapes = {name: tuple(value.shape) for name, value in net.params.items()} if mapping is None else {
-        name: placement.user_shape(tuple(net.params[placement.param].shape)) if placement.param in net.params else ()
-        for name, placement in mapping.items()}
-    return LayerLayout(net, mapping, shapes)
+    return LayerLayout.declared(net, mapping)
 
 
 def _declared_shapes(spec: NetSpec, mapping: Mapping[str, Placement] | None, samples_as_columns: bool) -> dict[str, tuple[int, ...]]:

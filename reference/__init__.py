@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from reference.protocol import Backend, MissingFramework, OptimizerSpec, Problem, StepRecord
 from reference.registry import BackendInfo, create, get, names, register, twin_name, unregister, with_jacobian
+from reference.jax_backend import cuda_backend_info as jax_cuda_backend_info  # imports no JAX until a backend is built
 from reference.torch_backend import CUDA_SETTINGS  # imports no torch (torch is imported when a backend is built)
 
 
@@ -63,9 +64,7 @@ register(BackendInfo(
     jacobian="reference.jax_backend:jacobian_provider_nojit",
 ))
 
-from reference.jax_backend import cuda_backend_info as _jax_cuda  # noqa: E402 (imports no JAX)
-
-register(_jax_cuda("jax_cuda"))  # JAX on the GPU; a run without one says so for that lane only
+register(jax_cuda_backend_info("jax_cuda"))  # JAX on the GPU; a run without one says so for that lane only
 
 __all__ = ["Backend", "BackendInfo", "MissingFramework", "OptimizerSpec", "Problem", "StepRecord",
            "create", "get", "names", "register", "twin_name", "unregister", "with_jacobian"]

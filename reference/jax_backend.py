@@ -177,7 +177,7 @@ def _pool(jax, layer, x, initial, operation):
 #: comparisons/conventions.py, batch_norm_batch_variance). Written here because flax is not a
 #: dependency (the reference never takes its settings from scratchnet, the code under test;
 #: tests/test_jax_layers.py checks the two agree).
-FLAX_BATCH_NORM = {"momentum": 0.99, "epsilon": 1e-5, "use_fast_variance": False}
+FLAX_BATCH_NORM = {"momentum": 0.99, "epsilon": 1e-5}
 
 
 def _batch_norm(jax, layer, params, x, training=True, state=None, **draws):

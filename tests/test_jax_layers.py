@@ -137,7 +137,7 @@ def test_the_jax_table_has_every_layer_kind_and_flaxs_defaults(jax_backend):
     # written independently of scratchnet's table (a reference does not read the code under test)
     flax = jax_backend.FLAX_BATCH_NORM
     optax = BatchNorm.CONVENTIONS["optax"]
-    assert (flax["momentum"], flax["epsilon"], flax["use_fast_variance"]) == (optax["flax_momentum"], optax["eps"], False)
+    assert (flax["momentum"], flax["epsilon"]) == (optax["flax_momentum"], optax["eps"])
 
 
 @pytest.mark.parametrize("backend", ["jax", "jax_nojit"])

@@ -167,11 +167,7 @@ def _network_of_layers(path: Path, table: Mapping[str, Any], network: Mapping[st
                                      seed=options.get("seed", 0)).params
     except (TypeError, ValueError) as error:
         raise DoctorInputError(f"{path} [params]: {error}") from None
-    canonical = {name: value.shape for name, value in drawn.items()}
-    shapes = canonical if mapping is None else {
-        name: placement.user_shape(canonical[placement.param]) if placement.param in canonical else ()
-        for name, placement in mapping.items()}
-    return dict(network), mapping, X, y, LayerLayout(net, mapping, shapes).to_user(drawn, parameters=True)
+    return dict(network), mapping, X, y, LayerLayout.declared(net, mapping).to_user(drawn, parameters=True)
 
 
 def _l2_fields(path: Path, fields: Mapping[str, Any]) -> dict[str, Any]:

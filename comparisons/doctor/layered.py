@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 import scratchnet as sn
+from comparisons.diff import compare
 from comparisons.doctor.agreement import same_number
 from comparisons.doctor.batch import Batch
 from comparisons.doctor.layers import judge_output
@@ -146,6 +147,16 @@ class LayerLayout:
         extra = [name for name in shapes if name not in self.placements]
         if extra:
             raise DoctorInputError(f"params has {extra} which the mapping does not place (mapped: {self.names})")
+
+    @classmethod
+    def declared(cls, net: sn.Network, mapping: Mapping[str, Param] | None) -> "LayerLayout":
+        """The layout with every array in the shape its placement declares (no arrays yet: a user
+        backend, or parameters drawn for a spec file)."""
+        canonical = {name: tuple(value.shape) for name, value in net.params.items()}
+        shapes = canonical if mapping is None else {
+            name: placement.user_shape(canonical[placement.param]) if placement.param in canonical else ()
+            for name, placement in mapping.items()}  # an unknown parameter is refused by name first
+        return cls(net, mapping, shapes)
 
     def layer(self, name: str) -> int:
         return self.owner_layer[self.placements[name].param]
@@ -253,8 +264,6 @@ def _kernel_variants(layout: LayerLayout, name: str, expected: np.ndarray, toler
             "cross-correlates (or the other way round); index the kernel the same way in both")
 
     def match(value, dout, low):
-        from comparisons.diff import compare
-
         return text if value.shape == flipped.shape and compare(value, flipped, tolerance, False).passed else None
 
     return {name: [("flipped_kernel", match)]}
@@ -264,8 +273,6 @@ def _declare_reduction(result: DiagnosisResult, net: sn.Network, canonical, X, y
                        tolerance, policy) -> None:
     """When another reduction of the declared loss explains your loss and every gradient at once,
     say so: your code is consistent with that declaration (`result.consistent_spec`)."""
-    from comparisons.diff import compare
-
     spec = net.spec()
     for reduction in sn.losses.REDUCTIONS:
         if reduction == spec.get("reduction"):
