@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml constraints.txt
 report: $(STAMP)
 	$(BIN)/parity run $(SCENARIO)
 
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set (as on the project's sandboxes):
+# every xdist worker, sweep worker and fresh-interpreter test would otherwise compile the
+# project's modules and re-run pytest's assertion rewriting from source (~20 s CPU a suite).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist worksteal
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -m "not slow"
 
 gallery: $(STAMP)
 	$(BIN)/python -m comparisons.report.gallery

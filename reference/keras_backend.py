@@ -35,7 +35,7 @@ Speed: the step is traced when the model is built and called through its concret
 (skipping the `tf.function`'s argument binding, 0.3 -> 0.18 ms a call); a step's record reads
 the step's output tensors in place (read-only, `_view`). Building and tracing a model takes
 longer than a short run, so models are reused across runs of the same network and optimizer
-(`_Pool`, at most 8 idle; every variable is reset on reuse, and a reused model computes the
+(`_Pool`, at most 32 idle; every variable is reset on reuse, and a reused model computes the
 same bits as a new one); `clear_model_cache()` forgets them.
 """
 from __future__ import annotations
@@ -385,7 +385,7 @@ class _Pool:
     collected; on checkout every variable is reset (`_KerasModel.reset`), so nothing of one run
     reaches the next and a reused model computes the same bits as a new one (tests check this)."""
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 32):
         self.size = size
         self.idle: OrderedDict[str, list[_KerasModel]] = OrderedDict()
         self.lock = threading.Lock()

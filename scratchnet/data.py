@@ -13,6 +13,7 @@ import gzip
 import io
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -93,8 +94,7 @@ def digits(n_samples: int | None = None, scale: bool = True, as_images: bool = F
     one-channel images (n, 1, 8, 8) (the 64 columns are the rows of the image, top first)."""
     if not isinstance(as_images, (bool, np.bool_)):
         raise TypeError(f"as_images must be true or false, got {as_images!r}")
-    raw = resources.files("scratchnet").joinpath("datasets/digits.csv.gz").read_bytes()
-    table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
+    table = _digits_table()
     if n_samples is not None:
         if not 1 <= n_samples <= table.shape[0]:
             raise ValueError(f"digits has {table.shape[0]} samples, n_samples={n_samples} asked")
@@ -104,6 +104,16 @@ def digits(n_samples: int | None = None, scale: bool = True, as_images: bool = F
     if as_images:
         return Dataset("digits", X.reshape(-1, 1, 8, 8), one_hot(labels, 10), "UCI optical handwritten digits, 8x8 images", labels)
     return Dataset("digits", X, one_hot(labels, 10), "UCI optical handwritten digits, 8x8", labels)
+
+
+@lru_cache(maxsize=1)
+def _digits_table() -> np.ndarray:
+    """The shipped digits file parsed once per process (1797 x 65, read-only: callers derive
+    new arrays from it)."""
+    raw = resources.files("scratchnet").joinpath("datasets/digits.csv.gz").read_bytes()
+    table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
+    table.flags.writeable = False
+    return table
 
 
 def classification(n_samples: int = 200, n_features: int = 20, n_classes: int = 2, seed: int = 0, separation: float = 1.0) -> Dataset:

@@ -6,8 +6,9 @@ Registration uses ``replace=True`` so that importing it twice is harmless.
 
 * ``buggy_tanh``: scratchnet with a deliberate relative error of 1e-6 in tanh's derivative
   (float64 tolerances catch it, float32 ones do not).
-* ``sleepy``: scratchnet that sleeps 50 ms per step when its learning rate is >= 0.7, so a test
-  can interrupt a sweep while its slow scenarios run, whatever the machine's speed.
+* ``sleepy``: scratchnet that sleeps 50 ms per step when its learning rate is >= 0.7 and
+  ``SLEEPY_STEPS`` is set in the environment, so a test can interrupt a sweep while its slow
+  scenarios run, whatever the machine's speed (and resume it without the wait).
 * ``crashy``: scratchnet that kills its own process (``os._exit``) while being built, for a
   scenario whose optimizer has ``lr == 0.123``; with ``lr == 0.321`` only the first time per
   marker file (``CRASHY_MARKER`` in the environment names a folder).
@@ -53,7 +54,7 @@ class CrashyBackend(ScratchnetBackend):
 
 class SleepyBackend(ScratchnetBackend):
     def step(self, X, y):
-        if self.optimizer.lr >= 0.7:
+        if self.optimizer.lr >= 0.7 and os.environ.get("SLEEPY_STEPS"):
             time.sleep(0.05)
         return super().step(X, y)
 

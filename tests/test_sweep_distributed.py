@@ -111,7 +111,7 @@ def test_pool_worker_killed_mid_task_loses_no_scenario_and_matches_serial(tmp_pa
 def test_ctrl_c_on_a_pool_sweep_keeps_finished_results_and_resumes(tmp_path):
     grid = tmp_path / "grid.toml"
     # two fast scenarios, then four that take 1 s each (sleepy: 50 ms per step at lr >= 0.7), so
-    # the interrupt lands while they run on any machine
+    # the interrupt lands while they run on any machine; the resumed sweep runs them without sleeping
     grid.write_text('base = "xor-sigmoid-sgd"\n[set]\n"run.steps" = 20\n"run.backends" = ["scratchnet", "sleepy"]\n'
                     '"run.reference" = "scratchnet"\n[axes]\n"optimizer.lr" = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]\n')
     out = tmp_path / "out"
@@ -122,7 +122,7 @@ def test_ctrl_c_on_a_pool_sweep_keeps_finished_results_and_resumes(tmp_path):
     command = [sys.executable, "-c", "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
                f"sys.argv = ['parity'] + {arguments!r}; runpy.run_module('comparisons', run_name='__main__')"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, env={**os.environ, "SLEEPY_STEPS": "1"})
     rows = out / "rows.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (rows.exists() and rows.read_text().count("\n") >= 2):
