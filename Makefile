@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SCENARIO ?= xor-sigmoid-sgd
+WORKERS ?= 2
+PYTEST_ARGS ?=
 
 .PHONY: report test test-fast gallery clean
 
@@ -20,7 +22,7 @@ report: $(STAMP)
 # every xdist worker, sweep worker and fresh-interpreter test would otherwise compile the
 # project's modules and re-run pytest's assertion rewriting from source (~20 s CPU a suite).
 test: $(STAMP)
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist worksteal
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -m "not slow"
