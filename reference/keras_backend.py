@@ -35,8 +35,8 @@ Speed: the step is traced when the model is built and called through its concret
 (skipping the `tf.function`'s argument binding, 0.3 -> 0.18 ms a call); a step's record reads
 the step's output tensors in place (read-only, `_view`). Building and tracing a model takes
 longer than a short run, so models are reused across runs of the same network and optimizer
-(`_Pool`, at most 32 idle; every variable is reset on reuse, and a reused model computes the
-same bits as a new one); `clear_model_cache()` forgets them.
+(`_Pool`, at most 32 idle models and 4M variable entries; every variable is reset on reuse, and
+a reused model computes the same bits as a new one); `clear_model_cache()` forgets them.
 """
 from __future__ import annotations
 
@@ -380,13 +380,17 @@ def _configuration(problem: Problem) -> str:
 
 
 class _Pool:
-    """Idle `_KerasModel`s by configuration, at most `size` in all (least recently used go first).
-    A model serves one `KerasBackend` at a time and comes back when that backend is garbage
-    collected; on checkout every variable is reset (`_KerasModel.reset`), so nothing of one run
-    reaches the next and a reused model computes the same bits as a new one (tests check this)."""
+    """Idle `_KerasModel`s by configuration, at most `size` models and `values` variable entries
+    in all (least recently used go first; a model holds about 20 bytes per entry: the variables,
+    their initial values and the traced step, 17 MiB for a 267k-parameter network with Adam, so
+    the default bound keeps five of those or 32 small ones). A model serves one `KerasBackend` at
+    a time and comes back when that backend is garbage collected; on checkout every variable is
+    reset (`_KerasModel.reset`), so nothing of one run reaches the next and a reused model
+    computes the same bits as a new one (tests check this)."""
 
-    def __init__(self, size: int = 32):
+    def __init__(self, size: int = 32, values: int = 1 << 22):
         self.size = size
+        self.values = values
         self.idle: OrderedDict[str, list[_KerasModel]] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -406,7 +410,8 @@ class _Pool:
         with self.lock:
             self.idle.setdefault(model.key, []).append(model)
             self.idle.move_to_end(model.key)
-            while sum(len(models) for models in self.idle.values()) > self.size:
+            while self.idle and (sum(len(models) for models in self.idle.values()) > self.size or sum(
+                    m.values for models in self.idle.values() for m in models) > self.values):
                 oldest = next(iter(self.idle))
                 self.idle[oldest].pop(0)
                 if not self.idle[oldest]:
@@ -438,6 +443,7 @@ class _KerasModel:
         ]
         self._variables = [*self.model.variables, *self.optimizer.variables]
         self._initial = [variable.numpy() for variable in self._variables]  # weights are set by every run
+        self.values = sum(value.size for value in self._initial)  # what the pool's bound counts
         self._compile()
 
     def _set_dtype_policy(self) -> None:

@@ -151,6 +151,33 @@ def test_keras_models_are_reused_by_configuration_only():
     assert reference.create("keras", changed)._model is not model
 
 
+def test_the_keras_model_cache_is_bounded_by_models_and_by_variable_entries():
+    """The least recently used configuration loses its oldest idle model first, while the pool
+    holds more than `size` models or more than `values` variable entries; a model larger than
+    the whole budget is not kept."""
+    pytest.importorskip("keras")
+    from types import SimpleNamespace
+
+    from reference import keras_backend
+
+    pool = keras_backend._Pool(size=3, values=100)
+
+    def held():
+        return {key: [model.values for model in models] for key, models in pool.idle.items()}
+
+    for key in "aba":
+        pool.checkin(SimpleNamespace(key=key, values=10))
+    assert list(held()) == ["b", "a"] and held()["a"] == [10, 10]  # "a" used last
+    pool.checkin(SimpleNamespace(key="c", values=10))  # 4 models > 3: "b", used least recently, goes
+    assert held() == {"a": [10, 10], "c": [10]}
+    pool.checkin(SimpleNamespace(key="d", values=75))  # 4 models: one of "a" goes; 95 entries fit
+    assert held() == {"a": [10], "c": [10], "d": [75]}
+    pool.checkin(SimpleNamespace(key="e", values=25))  # 4 models, then 110 entries > 100: "a", then "c" go
+    assert held() == {"d": [75], "e": [25]}
+    pool.checkin(SimpleNamespace(key="f", values=101))  # more than the whole budget: nothing is kept
+    assert held() == {}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_get_params_copies_even_where_the_layout_conversion_is_a_view(backend):
     """Canonical W = torch's weight.T is C-contiguous when the layer has one unit (xor's output),
