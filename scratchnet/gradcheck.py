@@ -87,29 +87,35 @@ def gradcheck(net: Network, X: Any, y: Any, tolerance: float = 1e-7) -> Gradchec
             samples = []
             for multiple in (-2, -1, 1, 2):
                 value[index] = original + multiple * h
-                samples.append(_loss(net, X, y, params))
-                if kinked_layers and not kink[index]:
-                    kink[index] = any(
-                        not np.array_equal(s, b) for s, b in zip(_signs(net, X, params, kinked_layers), base_signs)
-                    )
+                watch = kinked_layers if not kink[index] else []
+                sample, signs = _loss_and_signs(net, X, y, params, watch)
+                samples.append(sample)
+                if watch:
+                    kink[index] = any(not np.array_equal(s, b) for s, b in zip(signs, base_signs))
             value[index] = original
             numeric[index] = (samples[0] - 8 * samples[1] + 8 * samples[2] - samples[3]) / (12 * h)
         results[name] = _summarise(analytic[name].astype(np.float64), numeric, kink, floor)
     return GradcheckResult(results, tolerance, floor, loss)
 
 
-def _loss(net: Network, X, y, params) -> float:
+def _loss_and_signs(net: Network, X, y, params, layers) -> tuple[float, list[np.ndarray]]:
+    """The loss at `params` and, from the same forward pass, `_kink_signs` of `layers`."""
     zs, outs = net.forward(X, params)
     value, _ = net.loss.value_and_delta(zs[-1], outs[-1], y, net.activations[-1])
-    return value + net._l2_value(params)
+    return value + net._l2_value(params), _kink_signs(net, X, zs, outs, layers)
 
 
 def _signs(net: Network, X, params, layers) -> list[np.ndarray]:
-    """Per kinked layer: the signs of its activation's input, or which elements its windows
-    pass on (max pooling)."""
+    """`_kink_signs` of `layers` at `params`."""
     if not layers:
         return []
     zs, outs = net.forward(X, params)
+    return _kink_signs(net, X, zs, outs, layers)
+
+
+def _kink_signs(net: Network, X, zs, outs, layers) -> list[np.ndarray]:
+    """Per kinked layer: the signs of its activation's input, or which elements its windows
+    pass on (max pooling)."""
     signs = []
     for i in layers:
         winners = net.layers[i].winners(X if i == 0 else outs[i - 1])
