@@ -20,11 +20,18 @@ harness adds on top. Rows are measured in rounds (every scenario and variant onc
 its bare loops just before its run), so that machine load hits all alike; the table gives the
 median and the range.
 
-    python benchmarks/bench_harness.py [--steps 200] [--rounds 3] [--sizes small,medium,large]
+With ``--components`` the runs are instrumented (timers wrapped around the runner's lane calls,
+its per-step diff and its non-finite check; about a microsecond per call, so the ratios move a
+little) and a second table splits each lockstep loop into the lanes' time inside the loop (their
+steps and anchoring), the diff, the non-finite check and the rest (records, pairings, table, the
+driver), beside each framework's bare loop: where the harness's time goes, measured in the run.
+
+    python benchmarks/bench_harness.py [--steps 200] [--rounds 3] [--sizes small,medium,large] [--components]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -95,23 +102,54 @@ def _keras_loop(backend, batches):
     return backend._step_function, [backend._tensors(bx, by) for bx, by in batches]  # the harness's own step
 
 
-def measure(scenario, steps: int, backends: list[str]) -> dict[str, float]:
+def measure(scenario, steps: int, backends: list[str], components: bool = False) -> dict[str, float]:
     """One row: bare seconds per framework and their sum, the run's and its loop's seconds (wall),
-    and the run's and the bare loops' CPU seconds."""
+    and the run's and the bare loops' CPU seconds; with `components`, the loop's parts
+    (`_component_timers`) under "in <lane>", "diff" and "nonfinite"."""
     bare = bare_seconds(scenario, steps, backends)
     if "keras" in backends:
         from reference import keras_backend
 
         keras_backend.clear_model_cache()  # the run builds and traces its model, as a first run does
-    start, cpu = time.perf_counter(), time.process_time()
-    result = comparisons.run(scenario.with_overrides(backends=backends))
-    run, run_cpu = time.perf_counter() - start, time.process_time() - cpu
+    with (_component_timers() if components else contextlib.nullcontext({})) as parts:
+        start, cpu = time.perf_counter(), time.process_time()
+        result = comparisons.run(scenario.with_overrides(backends=backends))
+        run, run_cpu = time.perf_counter() - start, time.process_time() - cpu
     if not result.passed:
         raise SystemExit(f"{scenario.name} with {backends} did not pass: {result.verdict()}")
     interleaved = bare.pop("interleaved")
     return {**{name: wall for name, (wall, _) in bare.items()}, "bare": sum(wall for wall, _ in bare.values()),
             "bare_cpu": sum(cpu for _, cpu in bare.values()), "interleaved": interleaved[0], "run": run,
-            "run_cpu": run_cpu, "loop": result.seconds["lockstep_loop"], "twin": float("scratchnet[keras]" in result.seconds)}
+            "run_cpu": run_cpu, "loop": result.seconds["lockstep_loop"], "twin": float("scratchnet[keras]" in result.seconds),
+            **parts}
+
+
+@contextlib.contextmanager
+def _component_timers():
+    """Accumulating timers around the runner's lane calls (per lane: "in <lane>"), its per-step
+    diff ("diff") and its non-finite check ("nonfinite"), removed on exit."""
+    from comparisons import runner
+
+    parts: dict[str, float] = {}
+    originals = {"call": runner._Run.call, "_diff": runner._Run._diff, "_finite": runner._finite}
+
+    def timed(key_of, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                key = key_of(args)
+                parts[key] = parts.get(key, 0.0) + time.perf_counter() - started
+        return wrapper
+
+    runner._Run.call = timed(lambda args: f"in {args[1]}", originals["call"])
+    runner._Run._diff = timed(lambda args: "diff", originals["_diff"])
+    runner._finite = timed(lambda args: "nonfinite", originals["_finite"])
+    try:
+        yield parts
+    finally:
+        runner._Run.call, runner._Run._diff, runner._finite = originals["call"], originals["_diff"], originals["_finite"]
 
 
 def main() -> None:
@@ -119,6 +157,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default=",".join(SCENARIOS))
+    parser.add_argument("--components", action="store_true", help="time the loop's parts too (second table)")
     args = parser.parse_args()
     comparisons.run("xor-sigmoid-sgd", steps=2)  # import frameworks once, outside every timing
     sizes = args.sizes.split(",")
@@ -132,7 +171,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for size in sizes:
             for count, backends in VARIANTS.items():
-                rows.setdefault((size, count), []).append(measure(scenarios[size], args.steps, backends))
+                rows.setdefault((size, count), []).append(measure(scenarios[size], args.steps, backends, args.components))
     print(f"{args.steps} steps, {args.rounds} rounds, load average {load:.1f} -> {os.getloadavg()[0]:.1f}: "
           "seconds are medians, ratios median (range)")
     print(f"{'scenario':<8} {'backends':>8} {'scratchnet':>10} {'torch':>7} {'keras':>7} {'bare sum':>8} {'interleaved':>11} "
@@ -146,6 +185,23 @@ def main() -> None:
               f"{_ratios(measured, 'run', 'bare'):>18} {_ratios(measured, 'loop', 'bare'):>18} "
               f"{_ratios(measured, 'run_cpu', 'bare_cpu'):>18} {_ratios(measured, 'interleaved', 'bare'):>18} "
               f"{_ratios(measured, 'loop', 'interleaved'):>18}")
+    if args.components:
+        _print_components(rows)
+
+
+def _print_components(rows: dict[tuple[str, int], list[dict[str, float]]]) -> None:
+    """The loop's parts, medians in seconds: each lane inside the loop beside its bare loop
+    ("in torch / bare torch"), the diff, the non-finite check and the rest of the loop."""
+    print("\nloop parts (medians, s): in-loop lane time (bare loop), diff, non-finite check, the rest")
+    for (size, count), measured in rows.items():
+        lanes = sorted({key[3:] for row in measured for key in row if key.startswith("in ")})
+        median = {key: statistics.median(row.get(key, 0.0) for row in measured)
+                  for key in {key for row in measured for key in row}}
+        rest = median["loop"] - sum(median[f"in {lane}"] for lane in lanes) - median.get("diff", 0.0) - median.get("nonfinite", 0.0)
+        cells = "  ".join(f"{lane} {median[f'in {lane}']:.3f}" + (f" ({median[lane]:.3f})" if lane in median else "")
+                          for lane in lanes)
+        print(f"{size:<8} {count}  loop {median['loop']:.3f}  {cells}  diff {median.get('diff', 0.0):.3f}  "
+              f"non-finite {median.get('nonfinite', 0.0):.3f}  rest {rest:.3f}")
 
 
 def _ratios(rows: list[dict[str, float]], numerator: str, denominator: str) -> str:
