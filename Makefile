@@ -20,7 +20,7 @@ report: $(STAMP)
 
 # Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set (as on the project's sandboxes):
 # every xdist worker, sweep worker and fresh-interpreter test would otherwise compile the
-# project's modules and re-run pytest's assertion rewriting from source (~20 s CPU a suite).
+# project's modules and re-run pytest's assertion rewriting from source (20-50 s CPU a suite).
 test: $(STAMP)
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 

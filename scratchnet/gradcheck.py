@@ -74,7 +74,7 @@ def gradcheck(net: Network, X: Any, y: Any, tolerance: float = 1e-7) -> Gradchec
     loss, analytic = net.loss_and_grads_checked(X, y, params)
     kinked_layers = [i for i, a in enumerate(net.activations) if a.kinked]
     kinked_layers = sorted({*kinked_layers, *(i for i, layer in enumerate(net.layers) if type(layer).winners is not Layer.winners)})
-    base_signs = _signs(net, X, params, kinked_layers)
+    _, base_signs = _loss_and_signs(net, X, y, params, kinked_layers)
     eps = np.finfo(net.dtype).eps
     floor = 1e-4 * max(1.0, abs(loss))
     results = {}
@@ -103,14 +103,6 @@ def _loss_and_signs(net: Network, X, y, params, layers) -> tuple[float, list[np.
     zs, outs = net.forward(X, params)
     value, _ = net.loss.value_and_delta(zs[-1], outs[-1], y, net.activations[-1])
     return value + net._l2_value(params), _kink_signs(net, X, zs, outs, layers)
-
-
-def _signs(net: Network, X, params, layers) -> list[np.ndarray]:
-    """`_kink_signs` of `layers` at `params`."""
-    if not layers:
-        return []
-    zs, outs = net.forward(X, params)
-    return _kink_signs(net, X, zs, outs, layers)
 
 
 def _kink_signs(net: Network, X, zs, outs, layers) -> list[np.ndarray]:
