@@ -10,12 +10,21 @@ When JAX and optax are installed, a jitted JAX step (``jax.grad`` + ``optax.sgd`
 too, with the ratios torch/JAX and scratchnet/JAX; XLA sizes its own CPU thread pool
 (``--threads`` does not reach it).
 
+Each dtype is measured twice: first with glibc's malloc as the process left it ("default": its
+adaptive thresholds may return the memory a step frees to the kernel, so the next step
+page-faults it in again, or may not, depending on what the process allocated before), then
+inside `scratchnet.heap.keep_freed_memory()` ("kept": freed memory is reused, as
+`scratchnet.fit` runs its steps; all "default" rows come first, since glibc cannot go back to
+adapting its thresholds). The "faults" column is the minor page faults per scratchnet step.
+
     python benchmarks/bench_train_step.py [--repeats 200] [--threads N]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import time
 
 import numpy as np
@@ -161,6 +170,16 @@ def step_matmuls(dtype: str):
     return products
 
 
+def minor_faults_per_call(function, calls: int = 50) -> float:
+    """Minor page faults (memory the kernel maps in) per call of `function`, after 5 warm-up calls."""
+    for _ in range(5):
+        function()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        function()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
@@ -169,26 +188,30 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+    from scratchnet.heap import keep_freed_memory
+
     torch.set_num_threads(args.threads)
     flops = train_step_flops()
     print(f"MLP {SIZES}, batch {BATCH}, SGD; {flops / 1e9:.3f} GFLOP per step; {args.threads} threads")
-    print(f"{'dtype':<8} {'scratchnet ms':>13} {'torch ms':>9} {'ratio':>6} {'sn GFLOP/s':>10} {'torch GFLOP/s':>13} "
-          f"{'matmul GFLOP/s':>14} {'sn/matmul':>9} {'products ms':>11} {'sn/products':>11}"
+    print(f"{'dtype':<8} {'heap':<8} {'faults':>6} {'scratchnet ms':>13} {'torch ms':>9} {'ratio':>6} {'sn GFLOP/s':>10} "
+          f"{'torch GFLOP/s':>13} {'matmul GFLOP/s':>14} {'sn/matmul':>9} {'products ms':>11} {'sn/products':>11}"
           f" {'jax ms':>8} {'torch/jax':>9} {'sn/jax':>6}")
     with threadpool_limits(limits=args.threads):
-        for dtype in ("float32", "float64"):
-            product, product_flops = matmul_reference(dtype)
-            jax_function = jax_step(dtype)
-            functions = [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)]
-            medians = interleaved_medians(functions + ([jax_function] if jax_function else []), args.repeats)
-            ours, theirs, product_seconds, products = medians[:4]
-            peak = product_flops / product_seconds
-            jax_columns = (f" {medians[4] * 1e3:>8.3f} {theirs / medians[4]:>9.2f} {ours / medians[4]:>6.2f}" if jax_function
-                           else f" {'(no JAX)':>8}")
-            print(f"{dtype:<8} {ours * 1e3:>13.3f} {theirs * 1e3:>9.3f} {ours / theirs:>6.2f} {flops / ours / 1e9:>10.1f} "
-                  f"{flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%} {products * 1e3:>11.3f} "
-                  f"{products / ours:>11.0%}{jax_columns}")
-
+        for heap, context in (("default", contextlib.nullcontext), ("kept", keep_freed_memory)):
+            for dtype in ("float32", "float64"):
+                with context():
+                    product, product_flops = matmul_reference(dtype)
+                    jax_function = jax_step(dtype)
+                    functions = [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)]
+                    faults = minor_faults_per_call(functions[0])
+                    medians = interleaved_medians(functions + ([jax_function] if jax_function else []), args.repeats)
+                ours, theirs, product_seconds, products = medians[:4]
+                peak = product_flops / product_seconds
+                jax_columns = (f" {medians[4] * 1e3:>8.3f} {theirs / medians[4]:>9.2f} {ours / medians[4]:>6.2f}"
+                               if jax_function else f" {'(no JAX)':>8}")
+                print(f"{dtype:<8} {heap:<8} {faults:>6.0f} {ours * 1e3:>13.3f} {theirs * 1e3:>9.3f} {ours / theirs:>6.2f} "
+                      f"{flops / ours / 1e9:>10.1f} {flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%} "
+                      f"{products * 1e3:>11.3f} {products / ours:>11.0%}{jax_columns}")
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ flatten, batch norm, dropout; `MLP` builds a list of `Dense` layers). `net.spec(
 back. Depends on NumPy only. Canonical parameters: {"dense_0.W": (fan_in, fan_out),
 "dense_0.b": (fan_out,), ...}, names from `scratchnet.layers.param_names`.
 """
-from scratchnet import activations, data, init, layers, lm, losses, optim, params
+from scratchnet import activations, data, heap, init, layers, lm, losses, optim, params
 from scratchnet.gradcheck import GradcheckResult, gradcheck
 from scratchnet.layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
 from scratchnet.network import MLP, Network, network_from_spec
@@ -35,6 +35,7 @@ __all__ = [
     "GradcheckResult",
     "activations",
     "data",
+    "heap",
     "init",
     "lm",
     "losses",
