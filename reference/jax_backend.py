@@ -54,6 +54,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import threading
+from collections import OrderedDict
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -506,6 +508,75 @@ def _outputs_in_mode(network: JaxNetwork, training: bool) -> Callable[..., Any]:
     return lambda params, state, X, draws: network.outputs(params, X, state, draws, training)
 
 
+@dataclass(frozen=True)
+class _Functions:
+    """The pure functions of one configuration: the network, the optax transformation, and the
+    training step, the loss gradient and the outputs per mode, compiled by `_Calls.compile`."""
+
+    network: JaxNetwork
+    optimizer: Any
+    train_step: Callable[..., Any]
+    value_and_grad: Callable[..., Any]
+    outputs: dict[bool, Callable[..., Any]]
+
+    @classmethod
+    def build(cls, problem: Problem, calls: _Calls) -> "_Functions":
+        jax, optax = import_jax()
+        network = JaxNetwork(problem.network, jax, optax)
+        optimizer = build_optimizer(optax, problem.optimizer)
+
+        def train_step(params, opt_state, state, X, y, draws):
+            # the draws (dropout masks) are an argument: under jit a closed-over mask would be a constant
+            (loss, state), grads = jax.value_and_grad(network.objective, has_aux=True)(params, X, y, state, draws)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return loss, grads, optax.apply_updates(params, updates), opt_state, state
+
+        return cls(network, optimizer, calls.compile(train_step), calls.compile(jax.value_and_grad(network.loss)),
+                   {mode: calls.compile(_outputs_in_mode(network, mode)) for mode in (True, False)})
+
+
+class _FunctionCache:
+    """`_Functions` by configuration (`Problem.configuration`) and jit, the `size` most recently
+    used. Tracing and compiling a step takes ~1 s, longer than a short run, and the functions are
+    pure (parameters, optimizer state and layer state are their arguments), so every backend of
+    one configuration shares them: jax.jit's own cache then serves each batch shape it has seen.
+    The same compiled computation gives the same bits (tests check a reused function against a
+    new one)."""
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self.entries: OrderedDict[tuple[str, bool], _Functions] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, problem: Problem, calls: _Calls) -> _Functions:
+        key = (problem.configuration(), calls.jit)
+        with self.lock:
+            functions = self.entries.get(key)
+            if functions is not None:
+                self.entries.move_to_end(key)
+                return functions
+        functions = _Functions.build(problem, calls)  # outside the lock: building may take a while
+        with self.lock:
+            functions = self.entries.setdefault(key, functions)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return functions
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+_FUNCTIONS = _FunctionCache()
+
+
+def clear_function_cache() -> None:
+    """Forget the compiled functions kept for reuse (the next backend of each configuration
+    traces and compiles its step again, as the first one did)."""
+    _FUNCTIONS.clear()
+
+
 class JaxBackend:
     """The `Backend` protocol on JAX + optax. ``jit`` (default `JIT`) compiles the training step;
     ``device`` is "cpu" (default) or "cuda". The layer state (batch-norm running statistics)
@@ -524,23 +595,13 @@ class JaxBackend:
         if self.device.platform != "cpu":
             self.name += f"_{self.device.platform}"
         self.calls = _Calls(jax, self.jit, self.device)
-        self.network = JaxNetwork(problem.network, jax, optax)
-        self.optimizer = build_optimizer(optax, problem.optimizer)
-        network, optimizer = self.network, self.optimizer
-
-        def train_step(params, opt_state, state, X, y, draws):
-            # the draws (dropout masks) are an argument: under jit a closed-over mask would be a constant
-            (loss, state), grads = jax.value_and_grad(network.objective, has_aux=True)(params, X, y, state, draws)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return loss, grads, optax.apply_updates(params, updates), opt_state, state
-
+        functions = _FUNCTIONS.get(problem, self.calls)
+        self.network, self.optimizer = network, optimizer = functions.network, functions.optimizer
         with self.calls():
             self.params = network.to_jax(problem.initial_params, self.device)
             self.state = network.to_jax_state({**network.initial_state(), **problem.initial_params}, self.device)
             self.opt_state = optimizer.init(self.params)
-        self._train_step = self.calls.compile(train_step)
-        self._value_and_grad = self.calls.compile(jax.value_and_grad(network.loss))
-        self._outputs = {mode: self.calls.compile(_outputs_in_mode(network, mode)) for mode in (True, False)}
+        self._train_step, self._value_and_grad, self._outputs = functions.train_step, functions.value_and_grad, functions.outputs
         self.steps_taken = 0
 
     def _data(self, array):

@@ -40,7 +40,6 @@ a reused model computes the same bits as a new one); `clear_model_cache()` forge
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import weakref
@@ -372,13 +371,6 @@ class KerasBackend:
         return self._model.predict(X, training)
 
 
-def _configuration(problem: Problem) -> str:
-    """What a built model depends on: the network description and the optimizer with its options
-    (not the initial weights, which every run sets)."""
-    return json.dumps({"network": problem.network, "optimizer": [problem.optimizer.name, dict(problem.optimizer.options)]},
-                      sort_keys=True, default=repr)
-
-
 class _Pool:
     """Idle `_KerasModel`s by configuration, at most `size` models and `values` variable entries
     in all (least recently used go first; a model holds about 20 bytes per entry: the variables,
@@ -395,7 +387,7 @@ class _Pool:
         self.lock = threading.Lock()
 
     def checkout(self, problem: Problem) -> "_KerasModel":
-        key = _configuration(problem)
+        key = problem.configuration()
         with self.lock:
             models = self.idle.get(key)
             model = models.pop() if models else None
@@ -423,7 +415,7 @@ class _Pool:
 
 
 class _KerasModel:
-    """The Keras model, optimizer and compiled step of one configuration (`_configuration`)."""
+    """The Keras model, optimizer and compiled step of one configuration (`Problem.configuration`)."""
 
     def __init__(self, problem: Problem, key: str):
         keras, tf = self.keras, self.tf = import_keras()

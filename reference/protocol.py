@@ -11,6 +11,7 @@ and whatever keeps a record longer keeps `StepRecord.copy()`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
@@ -45,6 +46,13 @@ class Problem:
     @property
     def dtype(self) -> str:
         return str(self.network["dtype"])
+
+    def configuration(self) -> str:
+        """What a model built for this problem depends on, as a key: the network description and
+        the optimizer with its options (not the initial weights, which every run sets). Backends
+        that reuse built models or compiled functions across runs key them by it."""
+        return json.dumps({"network": self.network, "optimizer": [self.optimizer.name, dict(self.optimizer.options)]},
+                          sort_keys=True, default=repr)
 
 
 @dataclass(frozen=True)

@@ -235,3 +235,43 @@ def test_jax_on_the_gpu_matches_scratchnet_optax():  # pragma: no cover - needs 
         result = comparisons.run("regression-adam", backends=["scratchnet", "jax", info.name], mode="anchored", steps=10)
     assert result.passed, result.verdict()
     assert result.environment["settings"][info.name]["device"] == "cuda"
+
+
+def test_a_reused_jax_step_runs_as_a_new_one():
+    """A run whose jax lane reuses the compiled step of an earlier run (other weights, optimizer
+    state and running statistics, the dropout masks of other steps) gives the bits a newly traced
+    and compiled step gives."""
+    base = comparisons.catalog.get("digits-cnn-batchnorm-dropout").with_overrides(steps=4, backends=["scratchnet", "jax"])
+    jax_backend.clear_function_cache()
+    comparisons.run(base.with_overrides(seed=1))  # compiles the step and leaves it in the cache
+    reused = comparisons.run(base)
+    assert jax_backend._FUNCTIONS.entries, "the functions should have stayed in the cache"
+    jax_backend.clear_function_cache()
+    fresh = comparisons.run(base)
+    for name in ("diffs", "losses"):
+        assert getattr(reused, name).equals(getattr(fresh, name)), name
+
+
+def test_jax_functions_are_shared_by_configuration_and_jit_only():
+    base, _, _ = problem("sgd", {"lr": 0.1})
+    jax_backend.clear_function_cache()
+    first = reference.create("jax", base)
+    other_weights = Problem(base.network, {name: value + 1.0 for name, value in base.initial_params.items()}, base.optimizer)
+    assert reference.create("jax", other_weights)._train_step is first._train_step
+    changed = Problem(base.network, base.initial_params, OptimizerSpec("sgd", {"lr": 0.25}))
+    assert reference.create("jax", changed)._train_step is not first._train_step
+    assert reference.create("jax_nojit", base)._train_step is not first._train_step
+
+
+def test_the_jax_function_cache_keeps_the_most_recently_used(monkeypatch):
+    cache = jax_backend._FunctionCache(size=2)
+    built = []
+    monkeypatch.setattr(jax_backend._Functions, "build", classmethod(lambda cls, p, calls: built.append(p.optimizer) or p))
+    problems = {lr: Problem({"lr": lr}, {}, OptimizerSpec("sgd", {"lr": lr})) for lr in (1.0, 2.0, 3.0)}
+    calls = jax_backend._Calls(jax, True, None)
+    for lr in (1.0, 2.0, 1.0, 3.0):  # 3.0 pushes out 2.0, the least recently used
+        cache.get(problems[lr], calls)
+    assert [spec.options["lr"] for spec in built] == [1.0, 2.0, 3.0]
+    assert [key[0] for key in cache.entries] == [problems[1.0].configuration(), problems[3.0].configuration()]
+    cache.get(problems[2.0], calls)
+    assert len(built) == 4 and len(cache.entries) == 2
