@@ -200,6 +200,7 @@ def test_bad_options_raise_clear_errors(build, error, match):
 
 def test_a_layer_kind_without_a_jax_entry_is_named(monkeypatch):
     monkeypatch.setattr(jax_backend, "LAYERS", {})
+    monkeypatch.setattr(jax_backend, "_FUNCTIONS", jax_backend._FunctionCache())  # built afresh: nothing reused
     spec, _, _ = problem("sgd", {"lr": 0.1})
     with pytest.raises(ValueError, match="the jax backend has no 'dense' layer yet"):
         reference.create("jax", spec)
