@@ -12,7 +12,10 @@ Exactness set-up (shared/research/turn2-anchors-layers-jax-scale.md §3):
   elementwise chains and, on CPUs with FMA, contracts ``a * b + c`` into one rounding (measured on
   this machine), so jit and op-by-op results differ in the last bits. The registered backend
   ``jax_nojit`` runs the same code op by op under ``jax.disable_jit()`` (optax's own jitted helpers
-  included); the environment record says which one ran (``settings.jax.jit``);
+  included); the environment record says which one ran (``settings.jax.jit``). The compiled
+  functions depend only on the network and the optimizer (weights and states are arguments), so
+  the backends of one configuration share them (`_FunctionCache`, the 32 most recently used;
+  `clear_function_cache()` forgets them): a repeated run does not trace and compile again;
 * hyperparameters are passed as Python floats (weak types), so float32 runs stay float32 and
   float64 runs are never rounded through float32.
 

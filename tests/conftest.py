@@ -13,9 +13,10 @@
   threads on two cores made the parity catalog take twice the CPU time (benchmarks/README.md §5).
 * JAX keeps what it compiles in pytest's cache folder (``.pytest_cache/d/jax-compilation-cache``,
   JAX's persistent compilation cache, every computation however quick to compile): a JAX backend
-  jit-compiles a new step function for every run and op-by-op ``jax_nojit`` compiles every
-  primitive, so much of the JAX tests' time goes to compiling programs that an earlier run of
-  the suite, or the other worker, compiled already (measured: the JAX test files take about half
+  jit-compiles a step function for every configuration a process meets (reused within the
+  process: reference/jax_backend.py) and op-by-op ``jax_nojit`` compiles every primitive, so
+  much of the JAX tests' time goes to compiling programs that an earlier run of the suite, or
+  the other worker, compiled already (measured: the JAX test files take about half
   the CPU time once the cache is warm). An entry is found only for the same program, JAX version,
   device and compile options; the size bound makes JAX take a file lock, so two workers share
   the folder safely. Without pytest's cache (``-p no:cacheprovider``) nothing is kept.
