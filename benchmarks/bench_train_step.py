@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import resource
 import time
 
 import numpy as np
@@ -170,16 +169,6 @@ def step_matmuls(dtype: str):
     return products
 
 
-def minor_faults_per_call(function, calls: int = 50) -> float:
-    """Minor page faults (memory the kernel maps in) per call of `function`, after 5 warm-up calls."""
-    for _ in range(5):
-        function()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(calls):
-        function()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
@@ -188,7 +177,7 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from scratchnet.heap import keep_freed_memory
+    from scratchnet.heap import faults_per_call, keep_freed_memory
 
     torch.set_num_threads(args.threads)
     flops = train_step_flops()
@@ -203,7 +192,7 @@ def main() -> None:
                     product, product_flops = matmul_reference(dtype)
                     jax_function = jax_step(dtype)
                     functions = [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)]
-                    faults = minor_faults_per_call(functions[0])
+                    faults = faults_per_call(functions[0])
                     medians = interleaved_medians(functions + ([jax_function] if jax_function else []), args.repeats)
                 ours, theirs, product_seconds, products = medians[:4]
                 peak = product_flops / product_seconds

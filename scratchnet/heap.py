@@ -14,7 +14,7 @@ step at 53 % of its products' speed, 79-88 % without the faults); in `scratchnet
 up to ``pad_bytes`` of free memory at the top of its heap (``M_TOP_PAD``) and serves requests
 below 32 MiB from the heap (``M_MMAP_THRESHOLD``, the ceiling of glibc's own adaptive threshold
 on 64-bit systems), so a step reuses the pages the previous step freed. `scratchnet.fit` runs
-inside it; a hand-written loop can too::
+inside it; a hand-written loop can too (`faults_per_call` counts what a step costs)::
 
     with scratchnet.heap.keep_freed_memory():
         for X, y in batches:
@@ -87,3 +87,17 @@ def keep_freed_memory(pad_bytes: int = DEFAULT_PAD_BYTES) -> Iterator[bool]:
             if _depth == 0:
                 _MALLOPT(_M_TOP_PAD, _GLIBC_DEFAULT_TOP_PAD)
                 _pad = 0
+
+
+def faults_per_call(function: Callable[[], object], calls: int = 50, warmup: int = 5) -> float:
+    """Minor page faults (pages the kernel had to map in) per call of ``function()``, averaged
+    over `calls` calls after `warmup` untimed ones, from ``getrusage`` (Unix; the whole process,
+    so other threads' faults count too)."""
+    import resource  # Unix only: imported where it is used
+
+    for _ in range(warmup):
+        function()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        function()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls

@@ -3,7 +3,6 @@ nest and are restored, it does nothing elsewhere, and `fit` trains the same insi
 from __future__ import annotations
 
 import contextlib
-import resource
 
 import numpy as np
 import pytest
@@ -15,26 +14,18 @@ from scratchnet import heap
 glibc_only = pytest.mark.skipif(heap._MALLOPT is None, reason="glibc's mallopt only: this C library is not glibc")
 
 
-def _faults_per_round(rounds: int = 10) -> float:
-    """Minor page faults per round of allocating, touching and freeing 2 x 8 MB (about 3,900
-    pages a round when nothing is reused)."""
-    def one_round():
-        first = np.ones((1000, 1000))
-        second = first * 2.0
-        del first, second
-    for _ in range(3):
-        one_round()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(rounds):
-        one_round()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / rounds
+def _allocate_and_free() -> None:
+    """Allocates, touches and frees 2 x 8 MB (about 3,900 pages when nothing is reused)."""
+    first = np.ones((1000, 1000))
+    second = first * 2.0
+    del first, second
 
 
 @glibc_only
 def test_freed_memory_is_reused_inside():
     with heap.keep_freed_memory() as applied:
         assert applied is True
-        assert _faults_per_round() < 50  # glibc's default returned it: ~1,300 a round, measured
+        assert heap.faults_per_call(_allocate_and_free, calls=10, warmup=3) < 50  # glibc's default returned it: ~1,300 a round, measured
 
 
 def test_settings_nest_the_largest_pad_wins_and_the_last_exit_restores(monkeypatch):
@@ -70,6 +61,12 @@ def test_a_bad_pad_is_refused_by_name(pad):
     with pytest.raises(ValueError, match="pad_bytes must be a positive int"):
         with heap.keep_freed_memory(pad):
             pass
+
+
+def test_faults_are_counted_per_call():
+    pages = []
+    assert heap.faults_per_call(lambda: pages.append(np.ones(1)), calls=4, warmup=2) >= 0
+    assert len(pages) == 6
 
 
 def test_fit_trains_the_same_bits_with_and_without_it(monkeypatch):
