@@ -1,6 +1,8 @@
-"""Zero-copy step records and the runner's lifecycle that makes them safe, and the Keras model
-reused across runs: each test fails if a record could change before it is diffed, or if a reused
-model carried anything from one run to the next."""
+"""Zero-copy step records and the runner's lifecycle that makes them safe, and the Keras models and
+JAX compiled steps reused across runs: each test fails if a record could change before it is
+diffed, or if something reused carried anything from one run to the next."""
+import importlib
+
 import numpy as np
 import pytest
 
@@ -117,19 +119,26 @@ def test_a_step_whose_last_lane_fails_is_diffed_before_the_others_step_again(mon
         np.testing.assert_array_equal(rows[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
 
 
-@pytest.mark.parametrize("scenario", ["regression-adam", "digits-cnn-batchnorm-dropout"])
-def test_a_reused_keras_model_runs_as_a_new_one(scenario):
-    """A run that reuses the Keras model of an earlier run (other weights, optimizer slots,
-    iteration count and running statistics moved on) gives the bits a freshly built model gives."""
-    pytest.importorskip("keras")
-    from reference import keras_backend
+# (backend, the module keeping what it reuses, its "forget" function, what it keeps)
+REUSED = {"keras": ("keras", "clear_model_cache", lambda module: module._POOL.idle),
+          "jax": ("optax", "clear_function_cache", lambda module: module._FUNCTIONS.entries)}
 
-    base = catalog.get(scenario).with_overrides(steps=4, backends=["scratchnet", "keras"])
-    keras_backend.clear_model_cache()
-    comparisons.run(base.with_overrides(seed=1))  # leaves its model, trained 4 steps, in the cache
+
+@pytest.mark.parametrize("backend, scenario", [("keras", "regression-adam"), ("keras", "digits-cnn-batchnorm-dropout"),
+                                               ("jax", "digits-cnn-batchnorm-dropout")])
+def test_a_reused_model_runs_as_a_new_one(backend, scenario):
+    """A run that reuses the Keras model, or the JAX compiled step, of an earlier run (other
+    weights, optimizer slots, iteration count, running statistics and dropout masks moved on)
+    gives the bits a freshly built one gives."""
+    framework, forget, kept = REUSED[backend]
+    pytest.importorskip(framework)
+    module = importlib.import_module(f"reference.{backend}_backend")
+    base = catalog.get(scenario).with_overrides(steps=4, backends=["scratchnet", backend])
+    getattr(module, forget)()
+    comparisons.run(base.with_overrides(seed=1))  # leaves its model / compiled step, used 4 steps, in the cache
     reused = comparisons.run(base)
-    assert keras_backend._POOL.idle, "the model should have come back to the cache"
-    keras_backend.clear_model_cache()
+    assert kept(module), "what the first run built should have stayed in the cache"
+    getattr(module, forget)()
     fresh = comparisons.run(base)
     for name in ("diffs", "losses"):
         assert getattr(reused, name).equals(getattr(fresh, name)), name

@@ -238,21 +238,6 @@ def test_jax_on_the_gpu_matches_scratchnet_optax():  # pragma: no cover - needs 
     assert result.environment["settings"][info.name]["device"] == "cuda"
 
 
-def test_a_reused_jax_step_runs_as_a_new_one():
-    """A run whose jax lane reuses the compiled step of an earlier run (other weights, optimizer
-    state and running statistics, the dropout masks of other steps) gives the bits a newly traced
-    and compiled step gives."""
-    base = comparisons.catalog.get("digits-cnn-batchnorm-dropout").with_overrides(steps=4, backends=["scratchnet", "jax"])
-    jax_backend.clear_function_cache()
-    comparisons.run(base.with_overrides(seed=1))  # compiles the step and leaves it in the cache
-    reused = comparisons.run(base)
-    assert jax_backend._FUNCTIONS.entries, "the functions should have stayed in the cache"
-    jax_backend.clear_function_cache()
-    fresh = comparisons.run(base)
-    for name in ("diffs", "losses"):
-        assert getattr(reused, name).equals(getattr(fresh, name)), name
-
-
 def test_jax_functions_are_shared_by_configuration_and_jit_only():
     base, _, _ = problem("sgd", {"lr": 0.1})
     jax_backend.clear_function_cache()
