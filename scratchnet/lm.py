@@ -61,8 +61,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import scipy.linalg
-from scipy.linalg import lapack
 
 from scratchnet._checks import positive_number, unknown_name
 from scratchnet.params import flatten, unflatten
@@ -193,6 +191,8 @@ def solve_damped(matrix: np.ndarray, rhs: np.ndarray, solver: str = "cholesky") 
     or gives non-finite values, it falls back to ``numpy.linalg.lstsq`` (minimum-norm least
     squares), and fell_back is True. ``lstsq`` uses ``numpy.linalg.lstsq`` directly."""
     if solver == "cholesky":
+        import scipy.linalg  # here, not at import: it costs every process that imports scratchnet ~0.16 s
+
         try:
             with np.errstate(all="ignore"):
                 x = scipy.linalg.cho_solve(scipy.linalg.cho_factor(matrix, lower=True, check_finite=False), rhs,
@@ -281,6 +281,9 @@ class DampedLeastSquares:
             self._factor(packed, J, damping, n_residuals, n_params)
 
     def _factor(self, packed: np.ndarray, J: np.ndarray, damping: str, n_residuals: int, n_params: int) -> None:
+        import scipy.linalg  # here, not at import (see solve_damped)
+        from scipy.linalg import lapack
+
         block = max(1, min(32, n_residuals, n_params + 1))
         packed, _, info = lapack.dgeqrt(block, packed, overwrite_a=1)
         if info != 0:  # pragma: no cover - only for illegal arguments
