@@ -95,6 +95,9 @@ def faults_per_call(function: Callable[[], object], calls: int = 50, warmup: int
     so other threads' faults count too)."""
     import resource  # Unix only: imported where it is used
 
+    for name, value, least in (("calls", calls, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
     for _ in range(warmup):
         function()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -67,6 +67,9 @@ def test_faults_are_counted_per_call():
     pages = []
     assert heap.faults_per_call(lambda: pages.append(np.ones(1)), calls=4, warmup=2) >= 0
     assert len(pages) == 6
+    for bad in ({"calls": 0}, {"warmup": -1}, {"calls": 2.0}):
+        with pytest.raises(ValueError, match="must be an int"):
+            heap.faults_per_call(lambda: None, **bad)
 
 
 def test_fit_trains_the_same_bits_with_and_without_it(monkeypatch):
