@@ -11,18 +11,17 @@ too, with the ratios torch/JAX and scratchnet/JAX; XLA sizes its own CPU thread 
 (``--threads`` does not reach it).
 
 Each dtype is measured twice: first with glibc's malloc as the process left it ("default": its
-adaptive thresholds may return the memory a step frees to the kernel, so the next step
-page-faults it in again, or may not, depending on what the process allocated before), then
-inside `scratchnet.heap.keep_freed_memory()` ("kept": freed memory is reused, as
-`scratchnet.fit` runs its steps; all "default" rows come first, since glibc cannot go back to
-adapting its thresholds). The "faults" column is the minor page faults per scratchnet step.
+adaptive thresholds may hand the memory a step frees back to the kernel, so that the next step
+page-faults it in again, or may not, depending on what the process allocated before), then after
+`scratchnet.heap.reuse_freed_memory()` ("reused": freed memory is kept for the next step, as
+`scratchnet.fit` runs its steps; a setting for the rest of the process, hence all "default" rows
+first). The "faults" column is the minor page faults per scratchnet step.
 
     python benchmarks/bench_train_step.py [--repeats 200] [--threads N]
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 
@@ -177,7 +176,7 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from scratchnet.heap import faults_per_call, keep_freed_memory
+    from scratchnet.heap import faults_per_call, reuse_freed_memory
 
     torch.set_num_threads(args.threads)
     flops = train_step_flops()
@@ -186,14 +185,15 @@ def main() -> None:
           f"{'torch GFLOP/s':>13} {'matmul GFLOP/s':>14} {'sn/matmul':>9} {'products ms':>11} {'sn/products':>11}"
           f" {'jax ms':>8} {'torch/jax':>9} {'sn/jax':>6}")
     with threadpool_limits(limits=args.threads):
-        for heap, context in (("default", contextlib.nullcontext), ("kept", keep_freed_memory)):
+        for heap in ("default", "reused"):
+            if heap == "reused" and not reuse_freed_memory():
+                print("(reuse_freed_memory() did nothing here: not glibc, or the environment tunes malloc itself)")
             for dtype in ("float32", "float64"):
-                with context():
-                    product, product_flops = matmul_reference(dtype)
-                    jax_function = jax_step(dtype)
-                    functions = [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)]
-                    faults = faults_per_call(functions[0])
-                    medians = interleaved_medians(functions + ([jax_function] if jax_function else []), args.repeats)
+                product, product_flops = matmul_reference(dtype)
+                jax_function = jax_step(dtype)
+                functions = [scratchnet_step(dtype), torch_step(dtype), product, step_matmuls(dtype)]
+                faults = faults_per_call(functions[0])
+                medians = interleaved_medians(functions + ([jax_function] if jax_function else []), args.repeats)
                 ours, theirs, product_seconds, products = medians[:4]
                 peak = product_flops / product_seconds
                 jax_columns = (f" {medians[4] * 1e3:>8.3f} {theirs / medians[4]:>9.2f} {ours / medians[4]:>6.2f}"
@@ -201,6 +201,7 @@ def main() -> None:
                 print(f"{dtype:<8} {heap:<8} {faults:>6.0f} {ours * 1e3:>13.3f} {theirs * 1e3:>9.3f} {ours / theirs:>6.2f} "
                       f"{flops / ours / 1e9:>10.1f} {flops / theirs / 1e9:>13.1f} {peak / 1e9:>14.1f} {flops / ours / peak:>9.0%} "
                       f"{products * 1e3:>11.3f} {products / ours:>11.0%}{jax_columns}")
+
 
 if __name__ == "__main__":
     main()

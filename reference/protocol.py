@@ -52,7 +52,16 @@ class Problem:
         the optimizer with its options (not the initial weights, which every run sets). Backends
         that reuse built models or compiled functions across runs key them by it."""
         return json.dumps({"network": self.network, "optimizer": [self.optimizer.name, dict(self.optimizer.options)]},
-                          sort_keys=True, default=repr)
+                          sort_keys=True, default=_exact_json)
+
+
+def _exact_json(value: Any) -> Any:
+    """JSON for a NumPy value, every digit kept (their repr rounds and elides); TypeError for
+    anything else, so that two different values never make the same key."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return {"numpy": str(np.asarray(value).dtype), "value": np.asarray(value).tolist()}
+    raise TypeError(f"a problem's network and optimizer options must be plain data (JSON), got {type(value).__name__}: "
+                    f"{value!r}")
 
 
 @dataclass(frozen=True)

@@ -1,48 +1,53 @@
-"""Keeping freed memory for reuse while training (glibc's malloc only).
+"""Keeping freed memory for reuse between training steps (glibc's malloc only).
 
 A training step allocates its activations, deltas and gradients afresh and frees them when the
-step ends (float64, MLP 784-256-256-10, batch 256: ~7.5 MB a step). glibc's malloc serves
-requests above its mmap threshold with fresh ``mmap`` pages and returns the free top of its heap
-to the kernel once it exceeds its trim threshold, so every step can page-fault that memory in
-again. How much depends on what the process allocated before (glibc adapts both thresholds to
-the largest block freed so far). Measured on the project's 2-core machine, float64: in one
-process ~1,900 minor faults and ~5 ms of system time per step whose products take 4-6 ms (the
-step at 53 % of its products' speed, 79-88 % without the faults); in `scratchnet.fit` processes
-130-170 faults and ~0.5 ms per step; in others none.
+step ends (float64, MLP 784-256-256-10, batch 256: ~7.5 MB a step). glibc's malloc serves a
+request at or above its mmap threshold with fresh ``mmap`` pages, and returns the free top of its
+heap to the kernel once it exceeds its trim threshold; both thresholds start at 128 KiB and rise
+only when the process frees an mmapped block larger than them (to its size, and twice its size;
+at most 32 MiB and 64 MiB). A step whose arrays are as large as the largest block freed so far
+is therefore served by mmap every time, and page-faults all its memory in again every step.
+Measured on the project's 2-core machine, float64, a hand-written loop of `loss_and_grads` and
+`optimizer.step` in a fresh process: 1,960 minor faults a step and 11.1 ms against 7.8 ms without
+them; in another process ~1,900 faults and ~5 ms of system time per step whose products take
+4-6 ms; in processes whose history had raised the thresholds (JAX frees large blocks at start-up),
+none. That history is one reason the same step measured anywhere between 57 % and 72 % of the
+machine's matmul rate in different runs.
 
-`keep_freed_memory()` makes a training loop independent of that history: inside it glibc keeps
-up to ``pad_bytes`` of free memory at the top of its heap (``M_TOP_PAD``) and serves requests
-below 32 MiB from the heap (``M_MMAP_THRESHOLD``, the ceiling of glibc's own adaptive threshold
-on 64-bit systems), so a step reuses the pages the previous step freed. `scratchnet.fit` runs
-inside it; a hand-written loop can too (`faults_per_call` counts what a step costs)::
+`reuse_freed_memory()` puts glibc where its own adaptive thresholds end up once a process has
+freed one 32 MiB block: requests below 32 MiB come from the heap (``M_MMAP_THRESHOLD``) and up to
+64 MiB of free heap is kept before trimming (``M_TRIM_THRESHOLD``, twice the mmap threshold, as
+glibc's own rule), so a step reuses the pages the previous step freed. It is a setting for the
+rest of the process (glibc cannot read its settings back, and once they are set it stops adapting
+them), at most 64 MiB of freed memory kept. `scratchnet.fit` calls it; a hand-written loop can
+call it once (`faults_per_call` counts what a step costs)::
 
-    with scratchnet.heap.keep_freed_memory():
-        for X, y in batches:
-            loss, grads = net.loss_and_grads(X, y)
-            optimizer.step(net.params, grads)
+    scratchnet.heap.reuse_freed_memory()
+    for X, y in batches:
+        loss, grads = net.loss_and_grads(X, y)
+        optimizer.step(net.params, grads)
 
-On exit the pad goes back to glibc's default (128 KiB) and the next trim returns the memory to
-the kernel. glibc has no way to read its settings back or to resume adapting its thresholds, so
-after the first use the mmap threshold stays 32 MiB and the trim threshold stays where glibc had
-moved it. Results are unchanged (only where the arrays live changes). Elsewhere (macOS, Windows,
-musl) it does nothing and yields False.
+Only where the arrays live changes; results are the same bits (measured: `fit` on a network whose
+arrays are mmapped without it, in fresh processes with and without, tests/test_scratchnet_heap.py).
+It does nothing, and returns False, where the C library is not glibc (macOS, Windows, musl) and
+where the environment already tunes glibc's malloc (``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_``, or ``glibc.malloc`` tunables in
+``GLIBC_TUNABLES``): a setting the user chose is left as it is.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
-DEFAULT_PAD_BYTES = 64 * 1024 * 1024
-_GLIBC_DEFAULT_TOP_PAD = 128 * 1024  # DEFAULT_TOP_PAD in glibc's malloc-machine.h (man mallopt)
-_MMAP_THRESHOLD = 32 * 1024 * 1024  # DEFAULT_MMAP_THRESHOLD_MAX for 64-bit glibc
-_M_TOP_PAD, _M_MMAP_THRESHOLD = -2, -3  # <malloc.h>
+_MMAP_THRESHOLD = 32 * 1024 * 1024  # DEFAULT_MMAP_THRESHOLD_MAX, the adaptive ceiling of 64-bit glibc
+_TRIM_THRESHOLD = 2 * _MMAP_THRESHOLD  # glibc's adaptive rule: twice the mmap threshold
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 _lock = threading.Lock()
-_depth = 0
-_pad = 0
+_applied = False
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
@@ -60,39 +65,31 @@ def _glibc_mallopt() -> Callable[[int, int], int] | None:
 _MALLOPT = _glibc_mallopt()
 
 
-@contextmanager
-def keep_freed_memory(pad_bytes: int = DEFAULT_PAD_BYTES) -> Iterator[bool]:
-    """Inside the block glibc keeps up to `pad_bytes` of freed heap for reuse (see the module
-    docstring). Yields True where it applies (glibc), False where it does nothing. Nested and
-    concurrent blocks share one setting: the outermost sets it, the largest pad wins, and the
-    last to leave restores glibc's default pad."""
-    global _depth, _pad
-    if isinstance(pad_bytes, bool) or not isinstance(pad_bytes, int) or not 0 < pad_bytes < 2**31:
-        raise ValueError(f"pad_bytes must be a positive int below 2**31 (a C int), got {pad_bytes!r}")
-    if _MALLOPT is None:
-        yield False
-        return
+def user_tuned(environment: dict[str, str] | None = None) -> bool:
+    """Whether the environment tunes glibc's malloc itself (then `reuse_freed_memory` leaves it)."""
+    environment = os.environ if environment is None else environment
+    return any(name in environment for name in _USER_SETTINGS) or "glibc.malloc." in environment.get("GLIBC_TUNABLES", "")
+
+
+def reuse_freed_memory() -> bool:
+    """Make glibc keep the memory a training step frees for the next step, for the rest of the
+    process (see the module docstring). Returns True when the setting is in place (set now or
+    by an earlier call), False where it does nothing (not glibc, glibc refused it, or the
+    environment tunes malloc itself)."""
+    global _applied
+    if _MALLOPT is None or user_tuned():
+        return False
     with _lock:
-        if _depth == 0:
-            _MALLOPT(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-        if pad_bytes > _pad:
-            _MALLOPT(_M_TOP_PAD, pad_bytes)
-            _pad = pad_bytes
-        _depth += 1
-    try:
-        yield True
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                _MALLOPT(_M_TOP_PAD, _GLIBC_DEFAULT_TOP_PAD)
-                _pad = 0
+        if not _applied:
+            # mallopt returns 1 on success
+            _applied = bool(_MALLOPT(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)) & bool(_MALLOPT(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+        return _applied
 
 
 def faults_per_call(function: Callable[[], object], calls: int = 50, warmup: int = 5) -> float:
-    """Minor page faults (pages the kernel had to map in) per call of ``function()``, averaged
-    over `calls` calls after `warmup` untimed ones, from ``getrusage`` (Unix; the whole process,
-    so other threads' faults count too)."""
+    """Minor page faults per call of ``function()`` (each maps in one page or, with transparent
+    huge pages or fault-around, several), averaged over `calls` calls after `warmup` untimed ones,
+    from ``getrusage`` (Unix; the whole process, so other threads' faults count too)."""
     import resource  # Unix only: imported where it is used
 
     for name, value, least in (("calls", calls, 1), ("warmup", warmup, 0)):
