@@ -19,8 +19,9 @@ freed one 32 MiB block: requests below 32 MiB come from the heap (``M_MMAP_THRES
 64 MiB of free heap is kept before trimming (``M_TRIM_THRESHOLD``, twice the mmap threshold, as
 glibc's own rule), so a step reuses the pages the previous step freed. It is a setting for the
 rest of the process (glibc cannot read its settings back, and once they are set it stops adapting
-them), at most 64 MiB of freed memory kept. `scratchnet.fit` calls it; a hand-written loop can
-call it once (`faults_per_call` counts what a step costs)::
+them); once more than 64 MiB is free at the top of the heap, glibc still gives it back.
+`scratchnet.fit` calls it; a hand-written loop can call it once (`faults_per_call` counts what a
+step costs)::
 
     scratchnet.heap.reuse_freed_memory()
     for X, y in batches:
